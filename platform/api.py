@@ -1,0 +1,144 @@
+"""The platform's JSON API under /api/v1: who am I, my covenants, a covenant's people and audit log."""
+
+from __future__ import annotations
+
+from litestar import Controller, get, post
+from litestar.di import Provide
+from litestar.params import FromQuery, JSONBody
+
+from imvo.platform import accounts, audit
+from imvo.platform.auth import requires_sign_in
+from imvo.platform.schemas import (
+    AuditEntryOut,
+    AuditOut,
+    CovenantOut,
+    InvitationIn,
+    InvitationOut,
+    MembershipOut,
+    MeOut,
+    PersonOut,
+)
+from imvo.platform.tables import Membership, Role
+from imvo.platform.tenancy import Tenant, provide_tenant, requires_membership, requires_role
+from imvo.platform.web import AnyRequest, current_user
+
+
+@get("/me", guards=[requires_sign_in], summary="The account behind this token or session")
+async def me(request: AnyRequest) -> MeOut:
+    user = current_user(request)
+    assert user is not None
+    query = Membership.select(Membership.covenant.slug.as_alias("covenant"), Membership.role).where(
+        Membership.account == user.account_id
+    )
+    if user.token_covenant_id is not None:
+        query = query.where(Membership.covenant == user.token_covenant_id)
+    rows = await query.order_by(Membership.covenant.slug)
+    return MeOut(
+        id=user.account_id,
+        email=user.email,
+        name=user.name,
+        locale=user.locale,
+        memberships=[MembershipOut(covenant=r["covenant"], role=r["role"]) for r in rows],
+    )
+
+
+class CovenantApi(Controller):
+    path = "/covenants/{slug:str}"
+    guards = [requires_membership]
+    dependencies = {"tenant": Provide(provide_tenant)}
+
+    @get("/", summary="The covenant and your roles in it")
+    async def covenant(self, tenant: Tenant) -> CovenantOut:
+        return CovenantOut(
+            slug=tenant.slug,
+            name=tenant.name,
+            sector=tenant.sector,
+            languages=list(tenant.languages),
+            your_roles=sorted(r.value for r in tenant.roles),
+        )
+
+    @get("/people", guards=[requires_role(Role.secretariat)], summary="Everyone with a role (secretariat)")
+    async def people(self, tenant: Tenant) -> list[PersonOut]:
+        rows = (
+            await Membership.select(
+                Membership.id,
+                Membership.role,
+                Membership.created_at,
+                Membership.account.name.as_alias("name"),
+                Membership.account.email.as_alias("email"),
+            )
+            .where(Membership.covenant == tenant.covenant_id)
+            .order_by(Membership.id)
+        )
+        return [
+            PersonOut(
+                membership_id=r["id"], name=r["name"], email=r["email"], role=r["role"], since=r["created_at"]
+            )
+            for r in rows
+        ]
+
+    @post("/invitations", guards=[requires_role(Role.secretariat)], summary="Invite a person to a role")
+    async def invite(
+        self, request: AnyRequest, tenant: Tenant, data: JSONBody[InvitationIn]
+    ) -> InvitationOut:
+        invitation = await accounts.invite(
+            request.app.state.settings, tenant, email=data.email, role=data.role, locale=data.locale
+        )
+        return InvitationOut(
+            id=invitation.id, email=invitation.email, role=invitation.role, expires_at=invitation.expires_at
+        )
+
+    @get(
+        "/audit",
+        guards=[requires_role(Role.secretariat)],
+        summary="The latest audit entries and a chain check",
+    )
+    async def audit_log(self, tenant: Tenant, limit: FromQuery[int] = 100) -> AuditOut:
+        chain = audit.covenant_chain(tenant.covenant_id)
+        rows = (
+            await audit.AuditEntry.select()
+            .where(audit.AuditEntry.chain == chain)
+            .order_by(audit.AuditEntry.seq, ascending=False)
+            .limit(max(1, min(limit, 1000)))
+        )
+        report = await audit.verify_chain(chain)
+        return AuditOut(
+            intact=report.intact,
+            problems=list(report.problems),
+            entries=[
+                AuditEntryOut(
+                    seq=r["seq"],
+                    at=r["at"],
+                    actor=r["actor"],
+                    action=r["action"],
+                    subject=r["subject"],
+                    hash=r["hash"],
+                )
+                for r in rows
+            ],
+        )
+
+
+@get("/covenants", guards=[requires_sign_in], summary="The covenants you hold a role in")
+async def my_covenants(request: AnyRequest) -> list[CovenantOut]:
+    user = current_user(request)
+    assert user is not None
+    query = Membership.select(
+        Membership.role,
+        Membership.covenant.slug.as_alias("slug"),
+        Membership.covenant.name.as_alias("name"),
+        Membership.covenant.sector.as_alias("sector"),
+        Membership.covenant.languages.as_alias("languages"),
+    ).where(Membership.account == user.account_id)
+    if user.token_covenant_id is not None:  # a token sees only its own covenant
+        query = query.where(Membership.covenant == user.token_covenant_id)
+    found: dict[str, CovenantOut] = {}
+    for r in await query:
+        item = found.setdefault(
+            r["slug"], CovenantOut(r["slug"], r["name"], r["sector"], list(r["languages"] or []), [])
+        )
+        item.your_roles.append(r["role"])
+    return sorted(found.values(), key=lambda c: c.name)
+
+
+ROUTES = [me, my_covenants, CovenantApi]

@@ -1,0 +1,165 @@
+"""Who is asking: the signed-in person from the session cookie, or from a personal API token.
+
+The middleware sets `scope["user"]` to a Principal or None on every routed request and never refuses one;
+guards decide. An API token is honoured only under /api/, and a request that carries one is judged by the
+token alone (no cookie), which is why such requests need no CSRF token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from imvo.platform.tables import ROLES_REQUIRING_TOTP, Account, ApiToken, Membership
+
+SESSION_ACCOUNT = "account_id"
+SESSION_EPOCH = "epoch"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    account_id: int
+    email: str
+    name: str
+    locale: str
+    is_operator: bool
+    totp_enabled: bool
+    needs_totp_enrolment: bool = False
+    token_id: int | None = None
+    token_covenant_id: int | None = None
+
+
+class TotpEnrolmentRequired(PermissionDeniedException):
+    """Signed in, but a role held requires a second factor that is not set up yet."""
+
+
+class TokenRejected(NotAuthorizedException):
+    """An API token that is unknown, expired or revoked."""
+
+
+def bearer_token(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    return None
+
+
+async def _account_principal(account_id: int, epoch: int | None) -> Principal | None:
+    account = await Account.objects().where(Account.id == account_id).first()
+    if account is None or account.disabled_at is not None or account.session_epoch != epoch:
+        return None
+    # Operators create covenants and their first secretariats: they need a second factor as well.
+    needs_enrolment = account.totp_enabled_at is None and account.is_operator
+    if account.totp_enabled_at is None and not needs_enrolment:
+        needs_enrolment = await Membership.exists().where(
+            (Membership.account == account.id)
+            & Membership.role.is_in([r.value for r in ROLES_REQUIRING_TOTP])
+        )
+    return Principal(
+        account_id=account.id,
+        email=account.email,
+        name=account.name,
+        locale=account.locale,
+        is_operator=account.is_operator,
+        totp_enabled=account.totp_enabled_at is not None,
+        needs_totp_enrolment=needs_enrolment,
+    )
+
+
+async def _token_principal(token: str) -> Principal:
+    from imvo.platform.crypto import token_hash
+
+    now = datetime.now(UTC)
+    row = (
+        await ApiToken.select(
+            ApiToken.id,
+            ApiToken.covenant,
+            ApiToken.expires_at,
+            ApiToken.revoked_at,
+            ApiToken.last_used_at,
+            *ApiToken.account.all_columns(),
+        )
+        .where(ApiToken.token_hash == token_hash(token))
+        .first()
+    )
+    if row is None or row["revoked_at"] is not None or row["expires_at"] <= now:
+        raise TokenRejected("The API token is unknown, expired or revoked.")
+    if row["account.disabled_at"] is not None:
+        raise TokenRejected("The API token is unknown, expired or revoked.")
+    # Writing on every call would serialise API traffic on one row; a minute's precision is enough.
+    if row["last_used_at"] is None or (now - row["last_used_at"]).total_seconds() > 60:
+        await ApiToken.update({ApiToken.last_used_at: now}).where(ApiToken.id == row["id"])
+    return Principal(
+        account_id=row["account.id"],
+        email=row["account.email"],
+        name=row["account.name"],
+        locale=row["account.locale"],
+        is_operator=False,  # operator powers are for the signed-in web, never for tokens
+        totp_enabled=row["account.totp_enabled_at"] is not None,
+        token_id=row["id"],
+        token_covenant_id=row["covenant"],
+    )
+
+
+class AuthenticationMiddleware(ASGIMiddleware):
+    """Sets scope["user"]: a Principal or None. Needs the session middleware outside it."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        principal: Principal | None = None
+        token = bearer_token(scope) if scope["path"].startswith("/api/") else None
+        if token is not None:
+            principal = await _token_principal(token)
+            limiter = scope["app"].state.rate_limiter
+            settings = scope["app"].state.settings
+            if not await limiter.hit(f"token:{principal.token_id}", settings.api_requests_per_minute, 60):
+                from litestar.exceptions import TooManyRequestsException
+
+                raise TooManyRequestsException("Too many requests for this API token; wait a minute.")
+        else:
+            session: dict[str, Any] = scope.get("session") or {}
+            if isinstance(session, dict) and (account_id := session.get(SESSION_ACCOUNT)):
+                principal = await _account_principal(int(account_id), session.get(SESSION_EPOCH))
+        scope["user"] = principal
+        await next_app(scope, receive, send)
+
+
+def current_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    return connection.scope.get("user")
+
+
+def requires_session(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Signed in, even if the second factor still has to be set up."""
+    if current_principal(connection) is None:
+        raise NotAuthorizedException("Please sign in.")
+
+
+def requires_sign_in(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """Signed in completely: with a second factor where a role demands one."""
+    requires_session(connection, handler)
+    principal = current_principal(connection)
+    if principal is not None and principal.needs_totp_enrolment:
+        raise TotpEnrolmentRequired("Set up two-step sign-in first.")
+
+
+def requires_web_session(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """Signed in through the web, not with an API token (account settings, token management)."""
+    requires_sign_in(connection, handler)
+    principal = current_principal(connection)
+    if principal is not None and principal.token_id is not None:
+        raise PermissionDeniedException("This is not available with an API token.")
+
+
+def requires_operator(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    requires_web_session(connection, handler)
+    principal = current_principal(connection)
+    if principal is None or not principal.is_operator:
+        raise PermissionDeniedException("Only platform operators may do this.")

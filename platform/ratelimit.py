@@ -1,0 +1,48 @@
+"""Fixed-window rate limits, in Redis when it is configured so that every web process counts together."""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+
+class RateLimiter(Protocol):
+    async def hit(self, key: str, limit: int, window_seconds: int) -> bool:
+        """Count one attempt; False when `limit` attempts were already made in this window."""
+
+    async def clear(self, key: str, window_seconds: int) -> None: ...
+
+
+class MemoryRateLimiter:
+    """For a single process (the embedded default)."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+
+    async def hit(self, key: str, limit: int, window_seconds: int) -> bool:
+        window_key = f"{key}:{int(time.time() // window_seconds)}"
+        if len(self._counts) > 100_000:  # old windows are never read again; keep memory bounded
+            self._counts.clear()
+        self._counts[window_key] = self._counts.get(window_key, 0) + 1
+        return self._counts[window_key] <= limit
+
+    async def clear(self, key: str, window_seconds: int) -> None:
+        self._counts.pop(f"{key}:{int(time.time() // window_seconds)}", None)
+
+
+class RedisRateLimiter:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def hit(self, key: str, limit: int, window_seconds: int) -> bool:
+        window_key = f"imvo:rate:{key}:{int(time.time() // window_seconds)}"
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(window_key)
+            pipe.expire(window_key, window_seconds + 1)
+            count, _ = await pipe.execute()
+        return int(count) <= limit
+
+    async def clear(self, key: str, window_seconds: int) -> None:
+        await self._redis.delete(f"imvo:rate:{key}:{int(time.time() // window_seconds)}")

@@ -1,0 +1,194 @@
+"""The start page, a covenant's shell pages (overview, people, audit log), the operator's pages and /health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.di import Provide
+from litestar.params import FromPath
+from litestar.response import Redirect, Response, Template
+
+from imvo.platform import accounts, audit, operator
+from imvo.platform.auth import requires_operator
+from imvo.platform.errors import UserError
+from imvo.platform.i18n import available_locales
+from imvo.platform.tables import Account, Covenant, Invitation, Membership, Role
+from imvo.platform.tenancy import Tenant, provide_tenant, requires_membership, requires_role
+from imvo.platform.web import AnyRequest, current_user, form_data, locale_of, page, see_other
+
+
+@get("/", include_in_schema=False)
+async def home(request: AnyRequest) -> Template:
+    user = current_user(request)
+    if user is None:
+        return page("home.html")
+    covenants = (
+        await Covenant.select(Covenant.slug, Covenant.name, Covenant.sector)
+        .where(
+            Covenant.id.is_in(
+                Membership.select(Membership.covenant).where(Membership.account == user.account_id)
+            )
+        )
+        .order_by(Covenant.name)
+    )
+    return page("home.html", covenants=covenants)
+
+
+@get("/health", include_in_schema=False)
+async def health(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
+    """Database and, when configured, Redis: 200 when both answer, 503 otherwise."""
+    checks: dict[str, str] = {}
+    try:
+        await Covenant.raw("SELECT 1")
+        checks["database"] = "ok"
+    except Exception:
+        checks["database"] = "unavailable"
+    if (redis := request.app.state.redis) is not None:
+        try:
+            await redis.ping()
+            checks["redis"] = "ok"
+        except Exception:
+            checks["redis"] = "unavailable"
+    healthy = all(value == "ok" for value in checks.values())
+    return Response(
+        {"status": "ok" if healthy else "unavailable", **checks}, status_code=200 if healthy else 503
+    )
+
+
+class CovenantController(Controller):
+    path = "/c/{slug:str}"
+    guards = [requires_membership]
+    dependencies = {"tenant": Provide(provide_tenant)}
+    include_in_schema = False
+
+    @get("/")
+    async def overview(self, tenant: Tenant) -> Template:
+        members = await Membership.count().where(Membership.covenant == tenant.covenant_id)
+        return page("covenant/overview.html", tenant=tenant, people=members)
+
+    async def _people(self, tenant: Tenant, status_code: int = 200, **context: Any) -> Template:
+        memberships = (
+            await Membership.select(
+                Membership.id,
+                Membership.role,
+                Membership.created_at,
+                Membership.account.name.as_alias("name"),
+                Membership.account.email.as_alias("email"),
+            )
+            .where(Membership.covenant == tenant.covenant_id)
+            .order_by(Membership.account.name)
+        )
+        invitations = (
+            await Invitation.select(
+                Invitation.email, Invitation.role, Invitation.expires_at, Invitation.created_at
+            )
+            .where((Invitation.covenant == tenant.covenant_id) & Invitation.accepted_at.is_null())
+            .order_by(Invitation.created_at, ascending=False)
+        )
+        return page(
+            "covenant/people.html",
+            status_code=status_code,
+            tenant=tenant,
+            memberships=memberships,
+            invitations=invitations,
+            roles=list(Role),
+            locales=available_locales(),
+            **context,
+        )
+
+    @get("/people", guards=[requires_role(Role.secretariat)])
+    async def people(self, tenant: Tenant) -> Template:
+        return await self._people(tenant)
+
+    @post("/people/invite", guards=[requires_role(Role.secretariat)])
+    async def invite(self, request: AnyRequest, tenant: Tenant) -> Template | Redirect:
+        data = await form_data(request)
+        try:
+            await accounts.invite(
+                request.app.state.settings,
+                tenant,
+                email=data.get("email", ""),
+                role=data.get("role", ""),
+                locale=data.get("locale", locale_of(request)),
+            )
+        except UserError as error:
+            errors = {error.field or "_form": error.text(locale_of(request))}
+            return await self._people(tenant, error.status, errors=errors, form=data)
+        return see_other(f"/c/{tenant.slug}/people?invited=1")
+
+    @post("/people/{membership_id:int}/revoke", guards=[requires_role(Role.secretariat)])
+    async def revoke(
+        self, request: AnyRequest, tenant: Tenant, membership_id: FromPath[int]
+    ) -> Template | Redirect:
+        try:
+            await accounts.revoke_membership(tenant, membership_id)
+        except UserError as error:
+            return await self._people(tenant, error.status, errors={"_form": error.text(locale_of(request))})
+        return see_other(f"/c/{tenant.slug}/people")
+
+    @get("/audit", guards=[requires_role(Role.secretariat)])
+    async def audit_log(self, tenant: Tenant) -> Template:
+        chain = audit.covenant_chain(tenant.covenant_id)
+        entries = (
+            await audit.AuditEntry.select()
+            .where(audit.AuditEntry.chain == chain)
+            .order_by(audit.AuditEntry.seq, ascending=False)
+            .limit(200)
+        )
+        names = {
+            row["id"]: row["name"]
+            for row in await Account.select(Account.id, Account.name).where(
+                Account.id.is_in([e["actor"] for e in entries if e["actor"]] or [0])
+            )
+        }
+        report = await audit.verify_chain(chain)
+        return page("covenant/audit.html", tenant=tenant, entries=entries, names=names, report=report)
+
+
+class OperatorController(Controller):
+    path = "/operator"
+    guards = [requires_operator]
+    include_in_schema = False
+
+    async def _page(self, status_code: int = 200, **context: Any) -> Template:
+        covenants = await Covenant.select(
+            Covenant.slug, Covenant.name, Covenant.sector, Covenant.created_at
+        ).order_by(Covenant.name)
+        return page(
+            "operator/covenants.html",
+            status_code=status_code,
+            covenants=covenants,
+            locales=available_locales(),
+            **context,
+        )
+
+    @get("/")
+    async def covenants(self) -> Template:
+        return await self._page()
+
+    @post("/covenants")
+    async def create(self, request: AnyRequest) -> Template | Redirect:
+        """Create a covenant and invite its first secretariat member."""
+        form = await request.form()
+        data = {key: value for key, value in form.items() if isinstance(value, str)}
+        user = current_user(request)
+        assert user is not None
+        try:
+            covenant = await operator.open_covenant(
+                request.app.state.settings,
+                slug=data.get("slug", ""),
+                name=data.get("name", ""),
+                sector=data.get("sector", ""),
+                languages=[v for v in form.getall("languages", []) if isinstance(v, str)],
+                operator_id=user.account_id,
+                secretariat_email=data.get("secretariat_email", ""),
+                invitation_locale=data.get("invitation_locale", locale_of(request)),
+            )
+        except UserError as error:
+            errors = {error.field or "_form": error.text(locale_of(request))}
+            return await self._page(error.status, errors=errors, form=data)
+        return see_other(f"/operator?created={covenant.slug}")
+
+
+ROUTES = [home, health, CovenantController, OperatorController]
