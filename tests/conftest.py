@@ -62,9 +62,6 @@ async def database() -> AsyncIterator[None]:
     await migrate()
     yield
     if POSTGRES:
-        from imvo.platform.db import engine
-
-        await engine().close_connection_pool()
         await _admin(f'DROP DATABASE IF EXISTS "{_TEST_DB}" WITH (FORCE)')
 
 
