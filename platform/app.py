@@ -26,6 +26,7 @@ from imvo.platform.auth import AuthenticationMiddleware
 from imvo.platform.db import database_lifespan
 from imvo.platform.errors import EXCEPTION_HANDLERS
 from imvo.platform.i18n import LocaleMiddleware
+from imvo.platform.jobs import jobs_lifespan
 from imvo.platform.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from imvo.platform.security import BearerAwareCSRFMiddleware, SecurityHeadersMiddleware
 from imvo.platform.sessions import RotatingSessionConfig
@@ -120,7 +121,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 )
             )
         ],
-        lifespan=[database_lifespan, redis_lifespan],
+        lifespan=[database_lifespan, redis_lifespan, jobs_lifespan(settings)],
         debug=settings.debug,
     )
     app.state.settings = settings

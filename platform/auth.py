@@ -12,11 +12,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, TooManyRequestsException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from imvo.platform.crypto import token_hash
 from imvo.platform.tables import ROLES_REQUIRING_TOTP, Account, ApiToken, Membership
 
 SESSION_ACCOUNT = "account_id"
@@ -76,8 +77,6 @@ async def _account_principal(account_id: int, epoch: int | None) -> Principal | 
 
 
 async def _token_principal(token: str) -> Principal:
-    from imvo.platform.crypto import token_hash
-
     now = datetime.now(UTC)
     row = (
         await ApiToken.select(
@@ -121,8 +120,6 @@ class AuthenticationMiddleware(ASGIMiddleware):
             limiter = scope["app"].state.rate_limiter
             settings = scope["app"].state.settings
             if not await limiter.hit(f"token:{principal.token_id}", settings.api_requests_per_minute, 60):
-                from litestar.exceptions import TooManyRequestsException
-
                 raise TooManyRequestsException("Too many requests for this API token; wait a minute.")
         else:
             session: dict[str, Any] = scope.get("session") or {}

@@ -11,7 +11,8 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from imvo.platform.auth import TotpEnrolmentRequired
-from imvo.platform.i18n import N_, gettext
+from imvo.platform.i18n import LANG_COOKIE, N_, available_locales, choose_locale, gettext
+from imvo.platform.security import security_headers
 
 
 class UserError(Exception):
@@ -53,16 +54,30 @@ def wants_json(request: Request[Any, Any, Any]) -> bool:
 
 
 def _locale(request: Request[Any, Any, Any]) -> str:
-    return getattr(request.state, "locale", None) or "en"
+    # Unmatched routes (an unknown URL, /favicon.ico) skip the locale middleware; the page needs one anyway.
+    if not getattr(request.state, "locale", None):
+        request.state.locale = choose_locale(
+            request.query_params.get("lang"),
+            request.cookies.get(LANG_COOKIE),
+            request.headers.get("accept-language"),
+            available_locales(),
+            request.app.state.settings.default_locale,
+        )
+    return request.state.locale
 
 
 def error_response(request: Request[Any, Any, Any], status: int, message: str, **extra: Any) -> Response[Any]:
+    # Unrouted requests (404, 405) skip the route middleware, so the security headers are set here too.
+    headers = {**security_headers(request.app.state.settings.https), "cache-control": "no-store"}
     if wants_json(request):
-        return Response({"status_code": status, "detail": message, **extra}, status_code=status)
+        return Response(
+            {"status_code": status, "detail": message, **extra}, status_code=status, headers=headers
+        )
     return Template(
         "platform/error.html",
         context={"status": status, "message": message},
         status_code=status,
+        headers=headers,
     )
 
 

@@ -16,7 +16,7 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
 from imvo.platform.auth import current_principal, requires_sign_in
-from imvo.platform.tables import Covenant, Membership, Role
+from imvo.platform.tables import Membership, Role
 
 _SCOPE_KEY = "imvo.tenant"
 
@@ -39,22 +39,24 @@ class TenantContext:
 
 async def tenant_for(account_id: int, slug: str, token_covenant_id: int | None = None) -> TenantContext:
     """The tenant context of `account_id` in the covenant `slug`; 404 unless the account holds a role there."""
-    covenant = await Covenant.objects().where(Covenant.slug == slug).first()
-    if covenant is None or (token_covenant_id is not None and covenant.id != token_covenant_id):
+    rows = await Membership.select(
+        Membership.role,
+        Membership.covenant.id.as_alias("id"),
+        Membership.covenant.name.as_alias("name"),
+        Membership.covenant.sector.as_alias("sector"),
+        Membership.covenant.languages.as_alias("languages"),
+    ).where((Membership.covenant.slug == slug) & (Membership.account == account_id))
+    if not rows or (token_covenant_id is not None and rows[0]["id"] != token_covenant_id):
         raise NotFoundException()
-    roles = await Membership.select(Membership.role).where(
-        (Membership.covenant == covenant.id) & (Membership.account == account_id)
-    )
-    if not roles:
-        raise NotFoundException()
+    covenant = rows[0]
     return TenantContext(
-        covenant_id=covenant.id,
-        slug=covenant.slug,
-        name=covenant.name,
-        sector=covenant.sector,
-        languages=tuple(covenant.languages or ()),
+        covenant_id=covenant["id"],
+        slug=slug,
+        name=covenant["name"],
+        sector=covenant["sector"],
+        languages=tuple(covenant["languages"] or ()),
         account_id=account_id,
-        roles=frozenset(Role(r["role"]) for r in roles),
+        roles=frozenset(Role(r["role"]) for r in rows),
     )
 
 

@@ -30,7 +30,7 @@ else:
 
 
 async def _admin(sql: str) -> None:
-    import asyncpg  # noqa: PLC0415
+    import asyncpg
 
     connection = await asyncpg.connect(_BASE_DATABASE_URL)
     try:

@@ -186,8 +186,9 @@ class OperatorController(Controller):
                 invitation_locale=data.get("invitation_locale", locale_of(request)),
             )
         except UserError as error:
-            errors = {error.field or "_form": error.text(locale_of(request))}
-            return await self._page(error.status, errors=errors, form=data)
+            # The invitation's address is called secretariat_email on this form.
+            field = "secretariat_email" if error.field == "email" else error.field or "_form"
+            return await self._page(error.status, errors={field: error.text(locale_of(request))}, form=data)
         return see_other(f"/operator?created={covenant.slug}")
 
 
