@@ -15,13 +15,13 @@ import time
 
 os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="imvo-bench-"))
 
-import httpx  # noqa: E402
+import httpx
 
-from imvo.platform import accounts, operator, tokens  # noqa: E402
-from imvo.platform.app import create_app  # noqa: E402
-from imvo.platform.db import migrate  # noqa: E402
-from imvo.platform.settings import Settings  # noqa: E402
-from imvo.platform.tables import Role  # noqa: E402
+from imvo.platform import accounts, operator, tokens
+from imvo.platform.app import create_app
+from imvo.platform.db import migrate
+from imvo.platform.settings import Settings
+from imvo.platform.tables import Role
 
 
 async def timed(client: httpx.AsyncClient, label: str, path: str, n: int, **kwargs: object) -> None:
@@ -85,7 +85,7 @@ async def main() -> None:
                 f"{'POST /sign-in (Argon2id 46 MiB, t=1)':<34} {(time.perf_counter() - start) * 1000:8.0f} ms"
             )
             assert response.status_code == 303
-            await timed(client, f"GET /c/{{slug}} (signed in)", f"/c/{covenant.slug}", 300)
+            await timed(client, "GET /c/{slug} (signed in)", f"/c/{covenant.slug}", 300)
 
 
 if __name__ == "__main__":

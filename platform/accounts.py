@@ -31,7 +31,7 @@ from imvo.platform.tenancy import TenantContext
 RESET_VALID_FOR = timedelta(hours=1)
 INVITATION_VALID_FOR = timedelta(days=14)
 MIN_PASSWORD_LENGTH = 10
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f]+$")
 _dummy_hashes: dict[str, str] = {}
 
 
@@ -154,11 +154,23 @@ async def request_password_reset(email: str) -> None:
         account = await Account.objects().where(Account.email == email).first()
         if account is None or account.disabled_at is not None:
             return
-        reset = PasswordReset(
-            account=account.id, salt=secrets.token_hex(16), expires_at=datetime.now(UTC) + RESET_VALID_FOR
-        )
-        await reset.save()
+        reset = await open_password_reset(account.id)
         await enqueue("send_mail", kind="password_reset", reset_id=reset.id)
+
+
+async def open_password_reset(account_id: int) -> PasswordReset:
+    """A new reset for an account, valid for RESET_VALID_FOR; its link is `reset_link(settings, reset)`."""
+    reset = PasswordReset(
+        account=account_id, salt=secrets.token_hex(16), expires_at=datetime.now(UTC) + RESET_VALID_FOR
+    )
+    await reset.save()
+    return reset
+
+
+def reset_link(settings: Settings, reset: PasswordReset) -> str:
+    return (
+        f"{settings.base_url}/password/reset/{link_token(settings, 'password-reset', reset.id, reset.salt)}"
+    )
 
 
 async def password_reset_for(settings: Settings, token: str) -> PasswordReset:
@@ -236,6 +248,10 @@ async def invite(
         )
         await enqueue("send_mail", kind="invitation", invitation_id=invitation.id)
     return invitation
+
+
+def invitation_link(settings: Settings, invitation: Invitation) -> str:
+    return f"{settings.base_url}/invitations/{link_token(settings, 'invitation', invitation.id, invitation.salt)}"
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,8 @@ import contextlib
 import io
 import logging
 import os
-import secrets
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from aiosmtpd.controller import Controller
@@ -31,7 +29,7 @@ from imvo.platform.errors import UserError
 from imvo.platform.jobs import run_worker
 from imvo.platform.mail import start_dev_mail_sink
 from imvo.platform.settings import Settings
-from imvo.platform.tables import Account, Covenant, PasswordReset
+from imvo.platform.tables import Account, Covenant
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 APP_FACTORY = "imvo.platform.app:create_app"
@@ -147,7 +145,7 @@ async def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
     for row in (header, *rows):
         print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
@@ -215,14 +213,7 @@ def _password_from_stdin() -> str:
 
 async def _password_link(settings: Settings, account_id: int) -> str:
     """A one-off link to set the password of an account, made here rather than mailed."""
-    reset = PasswordReset(
-        account=account_id,
-        salt=secrets.token_hex(16),
-        expires_at=datetime.now(UTC) + accounts.RESET_VALID_FOR,
-    )
-    await reset.save()
-    token = accounts.link_token(settings, "password-reset", reset.id, reset.salt)
-    return f"{settings.base_url}/password/reset/{token}"
+    return accounts.reset_link(settings, await accounts.open_password_reset(account_id))
 
 
 async def _create_user(args: argparse.Namespace, settings: Settings) -> int:

@@ -14,6 +14,7 @@ from piccolo.apps.migrations.commands.forwards import run_forwards
 from piccolo.engine import engine_finder
 from piccolo.engine.base import Engine
 from piccolo.engine.sqlite import TransactionType
+from piccolo.querystring import QueryString
 
 
 class MigrationError(RuntimeError):
@@ -44,8 +45,16 @@ def write_txn() -> Any:
     return db.transaction()
 
 
+async def use_write_ahead_log() -> None:
+    """SQLite in WAL mode: readers don't wait for the writer, and a commit is one append, not a journal
+    rewrite. The mode is kept in the database file, so setting it once is enough."""
+    if is_sqlite():
+        await engine().run_querystring(QueryString("PRAGMA journal_mode=WAL"))
+
+
 async def migrate() -> None:
     """Apply every migration not yet applied."""
+    await use_write_ahead_log()
     result = await run_forwards(app_name="all")
     if not result.success:
         raise MigrationError(result.message)
@@ -62,4 +71,5 @@ async def database_lifespan(_app: object = None) -> AsyncIterator[None]:
         finally:
             await db.close_connection_pool()
     else:
+        await use_write_ahead_log()
         yield

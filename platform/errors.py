@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+import structlog
+from asyncpg.exceptions import DataError
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.response import Redirect, Template
@@ -109,9 +111,12 @@ def handle_http_error(request: Request[Any, Any, Any], error: HTTPException) -> 
     return response
 
 
-def handle_unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
-    import structlog
+def handle_invalid_data(request: Request[Any, Any, Any], _error: Exception) -> Response[Any]:
+    """The database refused a value (out of range, not encodable): bad input, not a server fault."""
+    return error_response(request, 400, gettext(_locale(request), _STATUS_MESSAGES[400]))
 
+
+def handle_unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
     # The path only: grievance routes must never leave their content in a log.
     structlog.get_logger().exception("unhandled error", path=request.url.path, method=request.method)
     message = gettext(_locale(request), _STATUS_MESSAGES[500])
@@ -119,6 +124,8 @@ def handle_unexpected(request: Request[Any, Any, Any], error: Exception) -> Resp
 
 
 EXCEPTION_HANDLERS = {
+    DataError: handle_invalid_data,  # PostgreSQL: class 22, invalid data
+    OverflowError: handle_invalid_data,  # SQLite: an integer beyond 64 bits
     UserError: handle_user_error,
     HTTPException: handle_http_error,
     Exception: handle_unexpected,

@@ -58,6 +58,8 @@ JOB_MODULES = ("imvo.platform.mail", "imvo.covenants.jobs", "imvo.grievances.job
 
 @dataclass(frozen=True)
 class JobContext:
+    """What a job function gets besides its payload: the settings, its outbox id and its attempt (from 1)."""
+
     settings: Settings
     job_id: int
     attempt: int

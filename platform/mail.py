@@ -84,13 +84,12 @@ async def password_reset_mail(settings: Settings, *, reset_id: int) -> Mail | No
     account = await Account.objects().where(Account.id == reset.account).first()
     if account is None or account.disabled_at is not None:
         return None
-    token = accounts.link_token(settings, "password-reset", reset.id, reset.salt)
     return Mail(
         to=account.email,
         locale=account.locale,
         context={
             "name": account.name,
-            "link": f"{settings.base_url}/password/reset/{token}",
+            "link": accounts.reset_link(settings, reset),
             "valid_minutes": int(accounts.RESET_VALID_FOR.total_seconds() // 60),
         },
     )
@@ -103,7 +102,6 @@ async def invitation_mail(settings: Settings, *, invitation_id: int) -> Mail | N
         return None
     covenant = await Covenant.select(Covenant.name).where(Covenant.id == invitation.covenant).first()
     inviter = await Account.select(Account.name).where(Account.id == invitation.invited_by).first()
-    token = accounts.link_token(settings, "invitation", invitation.id, invitation.salt)
     return Mail(
         to=invitation.email,
         locale=invitation.locale,
@@ -111,7 +109,7 @@ async def invitation_mail(settings: Settings, *, invitation_id: int) -> Mail | N
             "covenant_name": covenant["name"] if covenant else "",
             "role": role_label(invitation.role),  # a msgid: the template translates it
             "inviter_name": inviter["name"] if inviter else "",
-            "link": f"{settings.base_url}/invitations/{token}",
+            "link": accounts.invitation_link(settings, invitation),
             "expires_at": invitation.expires_at,
         },
     )

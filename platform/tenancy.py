@@ -39,6 +39,8 @@ class TenantContext:
 
 async def tenant_for(account_id: int, slug: str, token_covenant_id: int | None = None) -> TenantContext:
     """The tenant context of `account_id` in the covenant `slug`; 404 unless the account holds a role there."""
+    if "\x00" in slug:  # not a slug, and PostgreSQL would refuse the query
+        raise NotFoundException()
     rows = await Membership.select(
         Membership.role,
         Membership.covenant.id.as_alias("id"),

@@ -34,7 +34,8 @@ def t(request: AnyRequest, message: str, **params: Any) -> str:
 async def form_data(request: AnyRequest) -> dict[str, str]:
     """The submitted form as plain strings (the last value of a repeated field; files are ignored)."""
     form = await request.form()
-    return {key: value for key, value in form.items() if isinstance(value, str)}
+    # NUL never belongs in text, and PostgreSQL refuses it: drop it rather than fail.
+    return {key: value.replace("\x00", "") for key, value in form.items() if isinstance(value, str)}
 
 
 def page(template: str, status_code: int = 200, **context: Any) -> Template:

@@ -1,7 +1,8 @@
 """Test set-up: a fresh database per run (SQLite by default, PostgreSQL when DATABASE_URL is set), emptied
 after every test, and an app served in-process on the test's own event loop.
 
-With REDIS_URL set, sessions, rate limits and jobs use Redis database 15, emptied before each test.
+With REDIS_URL set, sessions, rate limits and jobs use a Redis database of their own (1-15, by process id),
+emptied before each test.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ if _TEST_DB is not None:  # PostgresEngine asks the server for its version when 
     asyncio.run(_admin(f'CREATE DATABASE "{_TEST_DB}"'))
 if os.environ.get("REDIS_URL"):
     _redis = urlsplit(os.environ["REDIS_URL"])
-    os.environ["REDIS_URL"] = urlunsplit(_redis._replace(path="/15"))
+    # A database of its own per run (1-15 by process id), so two runs on one machine don't empty each other's.
+    os.environ["REDIS_URL"] = urlunsplit(_redis._replace(path=f"/{1 + os.getpid() % 15}"))
 
 import httpx  # noqa: E402
 

@@ -170,8 +170,8 @@ class OperatorController(Controller):
     @post("/covenants")
     async def create(self, request: AnyRequest) -> Template | Redirect:
         """Create a covenant and invite its first secretariat member."""
-        form = await request.form()
-        data = {key: value for key, value in form.items() if isinstance(value, str)}
+        data = await form_data(request)
+        languages = [v for v in (await request.form()).getall("languages", []) if isinstance(v, str)]
         user = current_user(request)
         assert user is not None
         try:
@@ -180,7 +180,7 @@ class OperatorController(Controller):
                 slug=data.get("slug", ""),
                 name=data.get("name", ""),
                 sector=data.get("sector", ""),
-                languages=[v for v in form.getall("languages", []) if isinstance(v, str)],
+                languages=languages,
                 operator_id=user.account_id,
                 secretariat_email=data.get("secretariat_email", ""),
                 invitation_locale=data.get("invitation_locale", locale_of(request)),

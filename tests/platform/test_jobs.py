@@ -25,6 +25,7 @@ from imvo.platform.settings import ROOT, Settings
 from imvo.platform.tables import AuditEntry, OutboxJob
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+HAVE_REDIS_SERVER = Path(REDIS_SERVER).exists()
 ENV_REDIS_URL = os.environ.get("REDIS_URL")
 
 
@@ -133,7 +134,7 @@ class RedisProcess:
 
 
 needs_redis_server = pytest.mark.skipif(
-    not Path(REDIS_SERVER).exists(), reason="the redis-server binary is not installed (apt-get install redis-server)"
+    not HAVE_REDIS_SERVER, reason="the redis-server binary is not installed (apt-get install redis-server)"
 )
 
 
@@ -143,7 +144,7 @@ async def own_redis(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[R
     if ENV_REDIS_URL:
         yield None
         return
-    if not Path(REDIS_SERVER).exists():
+    if not HAVE_REDIS_SERVER:
         pytest.skip("no REDIS_URL and no redis-server binary")
     server = RedisProcess(tmp_path_factory.mktemp("redis"))
     await server.start()

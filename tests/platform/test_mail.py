@@ -159,7 +159,9 @@ async def test_no_mail_for_a_reset_link_used_before_the_job_ran(settings: Settin
     assert (await OutboxJob.objects().first()).status == "done"  # type: ignore[union-attr]
 
 
-async def test_dev_mail_sink_keeps_each_mail_as_a_private_eml_file(settings: Settings, tmp_path: Path) -> None:
+async def test_dev_mail_sink_keeps_each_mail_as_a_private_eml_file(
+    settings: Settings, tmp_path: Path
+) -> None:
     port = free_port()
     sink = mail.start_dev_mail_sink(tmp_path, port=port)
     try:

@@ -102,3 +102,16 @@ async def test_no_input_makes_a_server_error(client, settings):
                 headers={"x-csrftoken": client.cookies.get("imvo_csrf", "")},
             )
             assert response.status_code < 500, (path, value, response.status_code)
+
+
+async def test_out_of_range_numbers_and_nul_characters_are_bad_input(client, settings):
+    person = await make_person(settings, "ana@example.org")
+    await sign_in(client, person)
+    headers = {"x-csrftoken": client.cookies.get("imvo_csrf", "")}
+    huge = await client.post("/account/tokens/99999999999999999999/revoke", headers=headers)
+    assert huge.status_code in (400, 404)
+    nul_name = await client.post(
+        "/account/profile", data={"name": "A\x00na", "locale": "en"}, headers=headers
+    )
+    assert nul_name.status_code == 303
+    assert "A\x00na" not in (await client.get("/account")).text
