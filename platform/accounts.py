@@ -10,6 +10,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from imvo.platform import audit
 from imvo.platform.crypto import (
@@ -134,11 +135,22 @@ def link_token(settings: Settings, purpose: str, row_id: int, salt: str) -> str:
     return f"{row_id}.{sign(settings.secret_key, purpose, f'{row_id}:{salt}')}"
 
 
-def _parse_link(token: str) -> tuple[int, str] | None:
+def _link(settings: Settings, path: str, purpose: str, row: PasswordReset | Invitation) -> str:
+    return f"{settings.base_url}/{path}/{link_token(settings, purpose, row.id, row.salt)}"
+
+
+LinkRow = TypeVar("LinkRow", PasswordReset, Invitation)
+
+
+async def _signed_row(settings: Settings, table: type[LinkRow], purpose: str, token: str) -> LinkRow | None:
+    """The row a link token names, if the token's signature is right for it; None for anything else."""
     row_id, _, signature = token.partition(".")
-    if not row_id.isdigit() or not signature or len(row_id) > 18:
+    if not row_id.isdigit() or len(row_id) > 18 or not signature:
         return None
-    return int(row_id), signature
+    row = await table.objects().where(table.id == int(row_id)).first()
+    if row is None or not signature_matches(settings.secret_key, purpose, f"{row.id}:{row.salt}", signature):
+        return None
+    return row
 
 
 # ---- password reset ----------------------------------------------------------------------------------------
@@ -168,20 +180,13 @@ async def open_password_reset(account_id: int) -> PasswordReset:
 
 
 def reset_link(settings: Settings, reset: PasswordReset) -> str:
-    return (
-        f"{settings.base_url}/password/reset/{link_token(settings, 'password-reset', reset.id, reset.salt)}"
-    )
+    return _link(settings, "password/reset", "password-reset", reset)
 
 
 async def password_reset_for(settings: Settings, token: str) -> PasswordReset:
     """The open reset a link points to; a clear error if it is unknown, used or expired."""
-    parsed = _parse_link(token)
-    reset = await PasswordReset.objects().where(PasswordReset.id == parsed[0]).first() if parsed else None
-    if (
-        parsed is None
-        or reset is None
-        or not signature_matches(settings.secret_key, "password-reset", f"{reset.id}:{reset.salt}", parsed[1])
-    ):
+    reset = await _signed_row(settings, PasswordReset, "password-reset", token)
+    if reset is None:
         raise UserError(N_("This link is not valid. Ask for a new one."))
     if reset.used_at is not None:
         raise UserError(N_("This link was already used. Ask for a new one if you need to."))
@@ -251,7 +256,7 @@ async def invite(
 
 
 def invitation_link(settings: Settings, invitation: Invitation) -> str:
-    return f"{settings.base_url}/invitations/{link_token(settings, 'invitation', invitation.id, invitation.salt)}"
+    return _link(settings, "invitations", "invitation", invitation)
 
 
 @dataclass(frozen=True)
@@ -262,15 +267,8 @@ class OpenInvitation:
 
 
 async def invitation_for(settings: Settings, token: str) -> OpenInvitation:
-    parsed = _parse_link(token)
-    invitation = await Invitation.objects().where(Invitation.id == parsed[0]).first() if parsed else None
-    if (
-        parsed is None
-        or invitation is None
-        or not signature_matches(
-            settings.secret_key, "invitation", f"{invitation.id}:{invitation.salt}", parsed[1]
-        )
-    ):
+    invitation = await _signed_row(settings, Invitation, "invitation", token)
+    if invitation is None:
         raise UserError(N_("This invitation link is not valid."))
     if invitation.accepted_at is not None:
         raise UserError(N_("This invitation was already accepted. Sign in to continue."))

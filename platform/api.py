@@ -6,7 +6,7 @@ from litestar import Controller, get, post
 from litestar.di import Provide
 from litestar.params import FromQuery, JSONBody
 
-from imvo.platform import accounts, audit
+from imvo.platform import accounts, repository
 from imvo.platform.auth import requires_sign_in
 from imvo.platform.schemas import (
     AuditEntryOut,
@@ -18,7 +18,7 @@ from imvo.platform.schemas import (
     MeOut,
     PersonOut,
 )
-from imvo.platform.tables import Membership, Role
+from imvo.platform.tables import Role
 from imvo.platform.tenancy import Tenant, provide_tenant, requires_membership, requires_role
 from imvo.platform.web import AnyRequest, current_user
 
@@ -27,18 +27,13 @@ from imvo.platform.web import AnyRequest, current_user
 async def me(request: AnyRequest) -> MeOut:
     user = current_user(request)
     assert user is not None
-    query = Membership.select(Membership.covenant.slug.as_alias("covenant"), Membership.role).where(
-        Membership.account == user.account_id
-    )
-    if user.token_covenant_id is not None:
-        query = query.where(Membership.covenant == user.token_covenant_id)
-    rows = await query.order_by(Membership.covenant.slug)
+    covenants = await repository.covenants_of(user.account_id, user.token_covenant_id)
     return MeOut(
         id=user.account_id,
         email=user.email,
         name=user.name,
         locale=user.locale,
-        memberships=[MembershipOut(covenant=r["covenant"], role=r["role"]) for r in rows],
+        memberships=[MembershipOut(covenant=c.slug, role=role) for c in covenants for role in c.roles],
     )
 
 
@@ -59,17 +54,7 @@ class CovenantApi(Controller):
 
     @get("/people", guards=[requires_role(Role.secretariat)], summary="Everyone with a role (secretariat)")
     async def people(self, tenant: Tenant) -> list[PersonOut]:
-        rows = (
-            await Membership.select(
-                Membership.id,
-                Membership.role,
-                Membership.created_at,
-                Membership.account.name.as_alias("name"),
-                Membership.account.email.as_alias("email"),
-            )
-            .where(Membership.covenant == tenant.covenant_id)
-            .order_by(Membership.id)
-        )
+        rows = await repository.people_of(tenant)
         return [
             PersonOut(
                 membership_id=r["id"], name=r["name"], email=r["email"], role=r["role"], since=r["created_at"]
@@ -94,17 +79,10 @@ class CovenantApi(Controller):
         summary="The latest audit entries and a chain check",
     )
     async def audit_log(self, tenant: Tenant, limit: FromQuery[int] = 100) -> AuditOut:
-        chain = audit.covenant_chain(tenant.covenant_id)
-        rows = (
-            await audit.AuditEntry.select()
-            .where(audit.AuditEntry.chain == chain)
-            .order_by(audit.AuditEntry.seq, ascending=False)
-            .limit(max(1, min(limit, 1000)))
-        )
-        report = await audit.verify_chain(chain)
+        log = await repository.audit_log_of(tenant, limit)
         return AuditOut(
-            intact=report.intact,
-            problems=list(report.problems),
+            intact=log.report.intact,
+            problems=list(log.report.problems),
             entries=[
                 AuditEntryOut(
                     seq=r["seq"],
@@ -114,7 +92,7 @@ class CovenantApi(Controller):
                     subject=r["subject"],
                     hash=r["hash"],
                 )
-                for r in rows
+                for r in log.entries
             ],
         )
 
@@ -123,22 +101,8 @@ class CovenantApi(Controller):
 async def my_covenants(request: AnyRequest) -> list[CovenantOut]:
     user = current_user(request)
     assert user is not None
-    query = Membership.select(
-        Membership.role,
-        Membership.covenant.slug.as_alias("slug"),
-        Membership.covenant.name.as_alias("name"),
-        Membership.covenant.sector.as_alias("sector"),
-        Membership.covenant.languages.as_alias("languages"),
-    ).where(Membership.account == user.account_id)
-    if user.token_covenant_id is not None:  # a token sees only its own covenant
-        query = query.where(Membership.covenant == user.token_covenant_id)
-    found: dict[str, CovenantOut] = {}
-    for r in await query:
-        item = found.setdefault(
-            r["slug"], CovenantOut(r["slug"], r["name"], r["sector"], list(r["languages"] or []), [])
-        )
-        item.your_roles.append(r["role"])
-    return sorted(found.values(), key=lambda c: c.name)
+    covenants = await repository.covenants_of(user.account_id, user.token_covenant_id)
+    return [CovenantOut(c.slug, c.name, c.sector, c.languages, c.roles) for c in covenants]
 
 
 ROUTES = [me, my_covenants, CovenantApi]

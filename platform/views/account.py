@@ -8,12 +8,12 @@ from litestar import Controller, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from imvo.platform import accounts, tokens, twofactor
+from imvo.platform import accounts, repository, tokens, twofactor
 from imvo.platform.auth import SESSION_ACCOUNT, SESSION_EPOCH, requires_session, requires_web_session
 from imvo.platform.errors import UserError
 from imvo.platform.i18n import N_, available_locales
 from imvo.platform.sessions import rotate_session
-from imvo.platform.tables import Account, Covenant, Membership
+from imvo.platform.tables import Account
 from imvo.platform.web import AnyRequest, current_user, form_data, form_page, page, see_other, t
 
 ENROLMENT = "totp_enrolment"
@@ -25,16 +25,6 @@ async def _account(request: AnyRequest) -> Account:
     account = await Account.objects().where(Account.id == user.account_id).first()
     assert account is not None
     return account
-
-
-async def _my_covenants(account_id: int) -> list[dict[str, Any]]:
-    return (
-        await Covenant.select(Covenant.slug, Covenant.name)
-        .where(
-            Covenant.id.is_in(Membership.select(Membership.covenant).where(Membership.account == account_id))
-        )
-        .order_by(Covenant.name)
-    )
 
 
 class AccountController(Controller):
@@ -95,7 +85,7 @@ class AccountController(Controller):
             "account/tokens.html",
             status_code=status_code,
             tokens=await tokens.tokens_of(user.account_id),
-            covenants=await _my_covenants(user.account_id),
+            covenants=await repository.covenants_of(user.account_id),
             **context,
         )
 

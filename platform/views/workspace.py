@@ -9,12 +9,12 @@ from litestar.di import Provide
 from litestar.params import FromPath
 from litestar.response import Redirect, Response, Template
 
-from imvo.platform import accounts, audit, operator
+from imvo.platform import accounts, operator, repository
 from imvo.platform.auth import requires_operator
 from imvo.platform.errors import UserError
 from imvo.platform.i18n import available_locales
-from imvo.platform.tables import Account, Covenant, Invitation, Membership, Role
-from imvo.platform.tenancy import Tenant, provide_tenant, requires_membership, requires_role
+from imvo.platform.tables import Covenant, Membership, Role
+from imvo.platform.tenancy import Tenant, TenantContext, provide_tenant, requires_membership, requires_role
 from imvo.platform.web import AnyRequest, current_user, form_data, locale_of, page, see_other
 
 
@@ -23,15 +23,7 @@ async def home(request: AnyRequest) -> Template:
     user = current_user(request)
     if user is None:
         return page("home.html")
-    covenants = (
-        await Covenant.select(Covenant.slug, Covenant.name, Covenant.sector)
-        .where(
-            Covenant.id.is_in(
-                Membership.select(Membership.covenant).where(Membership.account == user.account_id)
-            )
-        )
-        .order_by(Covenant.name)
-    )
+    covenants = await repository.covenants_of(user.account_id)
     return page("home.html", covenants=covenants)
 
 
@@ -67,25 +59,9 @@ class CovenantController(Controller):
         members = await Membership.count().where(Membership.covenant == tenant.covenant_id)
         return page("covenant/overview.html", tenant=tenant, people=members)
 
-    async def _people(self, tenant: Tenant, status_code: int = 200, **context: Any) -> Template:
-        memberships = (
-            await Membership.select(
-                Membership.id,
-                Membership.role,
-                Membership.created_at,
-                Membership.account.name.as_alias("name"),
-                Membership.account.email.as_alias("email"),
-            )
-            .where(Membership.covenant == tenant.covenant_id)
-            .order_by(Membership.account.name)
-        )
-        invitations = (
-            await Invitation.select(
-                Invitation.email, Invitation.role, Invitation.expires_at, Invitation.created_at
-            )
-            .where((Invitation.covenant == tenant.covenant_id) & Invitation.accepted_at.is_null())
-            .order_by(Invitation.created_at, ascending=False)
-        )
+    async def _people(self, tenant: TenantContext, status_code: int = 200, **context: Any) -> Template:
+        memberships = await repository.people_of(tenant)
+        invitations = await repository.open_invitations_of(tenant)
         return page(
             "covenant/people.html",
             status_code=status_code,
@@ -129,21 +105,14 @@ class CovenantController(Controller):
 
     @get("/audit", guards=[requires_role(Role.secretariat)])
     async def audit_log(self, tenant: Tenant) -> Template:
-        chain = audit.covenant_chain(tenant.covenant_id)
-        entries = (
-            await audit.AuditEntry.select()
-            .where(audit.AuditEntry.chain == chain)
-            .order_by(audit.AuditEntry.seq, ascending=False)
-            .limit(200)
+        log = await repository.audit_log_of(tenant)
+        return page(
+            "covenant/audit.html",
+            tenant=tenant,
+            entries=log.entries,
+            names=log.actor_names,
+            report=log.report,
         )
-        names = {
-            row["id"]: row["name"]
-            for row in await Account.select(Account.id, Account.name).where(
-                Account.id.is_in([e["actor"] for e in entries if e["actor"]] or [0])
-            )
-        }
-        report = await audit.verify_chain(chain)
-        return page("covenant/audit.html", tenant=tenant, entries=entries, names=names, report=report)
 
 
 class OperatorController(Controller):

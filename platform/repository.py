@@ -1,0 +1,95 @@
+"""Read queries shared by the pages and the API. Queries about one covenant take its TenantContext and
+filter by it, so no caller can forget the tenant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from imvo.platform import audit
+from imvo.platform.tables import Account, AuditEntry, Invitation, Membership
+from imvo.platform.tenancy import TenantContext
+
+
+@dataclass
+class CovenantSummary:
+    slug: str
+    name: str
+    sector: str
+    languages: list[str]
+    roles: list[str] = field(default_factory=list)
+
+
+async def covenants_of(account_id: int, only_covenant_id: int | None = None) -> list[CovenantSummary]:
+    """The covenants an account holds a role in, by name, with its roles (a token sees only its own)."""
+    query = Membership.select(
+        Membership.role,
+        Membership.covenant.slug.as_alias("slug"),
+        Membership.covenant.name.as_alias("name"),
+        Membership.covenant.sector.as_alias("sector"),
+        Membership.covenant.languages.as_alias("languages"),
+    ).where(Membership.account == account_id)
+    if only_covenant_id is not None:
+        query = query.where(Membership.covenant == only_covenant_id)
+    found: dict[str, CovenantSummary] = {}
+    for row in await query.order_by(Membership.covenant.name).order_by(Membership.role):
+        summary = found.setdefault(
+            row["slug"],
+            CovenantSummary(row["slug"], row["name"], row["sector"], list(row["languages"] or [])),
+        )
+        summary.roles.append(row["role"])
+    return list(found.values())
+
+
+async def people_of(tenant: TenantContext) -> list[dict[str, Any]]:
+    """Everyone with a role in the covenant: one row per role, by name."""
+    return (
+        await Membership.select(
+            Membership.id,
+            Membership.role,
+            Membership.created_at,
+            Membership.account.name.as_alias("name"),
+            Membership.account.email.as_alias("email"),
+        )
+        .where(Membership.covenant == tenant.covenant_id)
+        .order_by(Membership.account.name)
+        .order_by(Membership.role)
+    )
+
+
+async def open_invitations_of(tenant: TenantContext) -> list[dict[str, Any]]:
+    return (
+        await Invitation.select(
+            Invitation.email, Invitation.role, Invitation.expires_at, Invitation.created_at
+        )
+        .where((Invitation.covenant == tenant.covenant_id) & Invitation.accepted_at.is_null())
+        .order_by(Invitation.created_at, ascending=False)
+    )
+
+
+@dataclass(frozen=True)
+class AuditView:
+    entries: list[dict[str, Any]]  # newest first
+    actor_names: dict[int, str]
+    report: audit.ChainReport
+
+
+async def audit_log_of(tenant: TenantContext, limit: int = 200) -> AuditView:
+    """The newest entries of the covenant's chain, who made them, and a check of the whole chain."""
+    chain = audit.covenant_chain(tenant.covenant_id)
+    entries = (
+        await AuditEntry.select()
+        .where(AuditEntry.chain == chain)
+        .order_by(AuditEntry.seq, ascending=False)
+        .limit(max(1, min(limit, 1000)))
+    )
+    actors = {e["actor"] for e in entries if e["actor"] is not None}
+    names = (
+        {
+            row["id"]: row["name"]
+            for row in await Account.select(Account.id, Account.name).where(Account.id.is_in(list(actors)))
+        }
+        if actors
+        else {}
+    )
+    return AuditView(entries=entries, actor_names=names, report=await audit.verify_chain(chain))
