@@ -13,6 +13,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.middleware.logging import LoggingMiddlewareConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
 from litestar.static_files import create_static_files_router
@@ -109,6 +110,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "with your roles there."
             ),
             render_plugins=[JsonRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    "apiToken": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        description="A personal API token (imvo_…), bound to one covenant; made on /account/tokens.",
+                    )
+                }
+            ),
+            security=[{"apiToken": []}],
         ),
         plugins=[
             StructlogPlugin(

@@ -60,6 +60,7 @@ async def test_the_openapi_schema_describes_the_api_only(client):
     assert "/api/v1/me" in paths
     assert "/api/v1/covenants/{slug}/invitations" in paths
     assert not [p for p in paths if not p.startswith("/api/")]
+    assert response.json()["components"]["securitySchemes"]["apiToken"]["scheme"] == "bearer"
 
 
 async def test_static_files_are_served(client):
