@@ -14,10 +14,26 @@ from datetime import UTC, datetime
 from typing import Any
 
 from imvo.platform.db import write_txn
+from imvo.platform.i18n import N_
 from imvo.platform.tables import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
 PLATFORM_CHAIN = "platform"
+
+# What people read for each action; an action without a label is shown by its code.
+ACTION_LABELS = {
+    "account.created": N_("Account created"),
+    "account.password_changed": N_("Password changed"),
+    "account.two_factor_enabled": N_("Two-step sign-in turned on"),
+    "account.recovery_codes_renewed": N_("New recovery codes made"),
+    "account.recovery_code_used": N_("Recovery code used to sign in"),
+    "covenant.created": N_("Covenant created"),
+    "invitation.sent": N_("Invitation sent"),
+    "membership.granted": N_("Role granted"),
+    "membership.revoked": N_("Role removed"),
+    "api_token.created": N_("API token created"),
+    "api_token.revoked": N_("API token revoked"),
+}
 
 
 def covenant_chain(covenant_id: int) -> str:

@@ -57,6 +57,17 @@ async def people_of(tenant: TenantContext) -> list[dict[str, Any]]:
     )
 
 
+async def role_holder(tenant: TenantContext, membership_id: int) -> dict[str, Any] | None:
+    """One role in the covenant and who holds it; None for a role of another covenant."""
+    rows = await Membership.select(
+        Membership.id,
+        Membership.role,
+        Membership.account.name.as_alias("name"),
+        Membership.account.email.as_alias("email"),
+    ).where((Membership.id == membership_id) & (Membership.covenant == tenant.covenant_id))
+    return rows[0] if rows else None
+
+
 async def open_invitations_of(tenant: TenantContext) -> list[dict[str, Any]]:
     return (
         await Invitation.select(
@@ -70,26 +81,33 @@ async def open_invitations_of(tenant: TenantContext) -> list[dict[str, Any]]:
 @dataclass(frozen=True)
 class AuditView:
     entries: list[dict[str, Any]]  # newest first
-    actor_names: dict[int, str]
+    account_names: dict[int, str]  # the actors, and the accounts entries concern
     report: audit.ChainReport
 
 
+def _account_id(subject: str) -> int | None:
+    kind, _, number = subject.partition(":")
+    return int(number) if kind == "account" and number.isdigit() else None
+
+
 async def audit_log_of(tenant: TenantContext, limit: int = 200) -> AuditView:
-    """The newest entries of the covenant's chain, who made them, and a check of the whole chain."""
+    """The newest entries of the covenant's chain, the names of the people in them, and a check of the chain."""
     chain = audit.covenant_chain(tenant.covenant_id)
     entries = (
         await AuditEntry.select()
         .where(AuditEntry.chain == chain)
         .order_by(AuditEntry.seq, ascending=False)
         .limit(max(1, min(limit, 1000)))
+        .output(load_json=True)
     )
-    actors = {e["actor"] for e in entries if e["actor"] is not None}
+    people = {e["actor"] for e in entries if e["actor"] is not None}
+    people |= {account for e in entries if (account := _account_id(e["subject"])) is not None}
     names = (
         {
             row["id"]: row["name"]
-            for row in await Account.select(Account.id, Account.name).where(Account.id.is_in(list(actors)))
+            for row in await Account.select(Account.id, Account.name).where(Account.id.is_in(list(people)))
         }
-        if actors
+        if people
         else {}
     )
-    return AuditView(entries=entries, actor_names=names, report=await audit.verify_chain(chain))
+    return AuditView(entries=entries, account_names=names, report=await audit.verify_chain(chain))

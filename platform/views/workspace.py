@@ -6,10 +6,11 @@ from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.di import Provide
+from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect, Response, Template
 
-from imvo.platform import accounts, operator, repository
+from imvo.platform import accounts, audit, operator, repository
 from imvo.platform.auth import requires_operator
 from imvo.platform.errors import UserError
 from imvo.platform.i18n import available_locales
@@ -19,10 +20,12 @@ from imvo.platform.web import AnyRequest, current_user, form_data, locale_of, pa
 
 
 @get("/", include_in_schema=False)
-async def home(request: AnyRequest) -> Template:
+async def home(request: AnyRequest) -> Template | Redirect:
     user = current_user(request)
     if user is None:
         return page("home.html")
+    if user.needs_totp_enrolment:
+        return see_other("/account/two-factor")
     covenants = await repository.covenants_of(user.account_id)
     return page("home.html", covenants=covenants)
 
@@ -97,6 +100,12 @@ class CovenantController(Controller):
     async def revoke(
         self, request: AnyRequest, tenant: Tenant, membership_id: FromPath[int]
     ) -> Template | Redirect:
+        """First a confirmation page (no script needed), then the removal when it is confirmed."""
+        if (await form_data(request)).get("confirm") != "yes":
+            person = await repository.role_holder(tenant, membership_id)
+            if person is None:
+                raise NotFoundException()
+            return page("covenant/revoke.html", tenant=tenant, person=person)
         try:
             await accounts.revoke_membership(tenant, membership_id)
         except UserError as error:
@@ -106,13 +115,7 @@ class CovenantController(Controller):
     @get("/audit", guards=[requires_role(Role.secretariat)])
     async def audit_log(self, tenant: Tenant) -> Template:
         log = await repository.audit_log_of(tenant)
-        return page(
-            "covenant/audit.html",
-            tenant=tenant,
-            entries=log.entries,
-            names=log.actor_names,
-            report=log.report,
-        )
+        return page("covenant/audit.html", tenant=tenant, log=log, labels=audit.ACTION_LABELS)
 
 
 class OperatorController(Controller):

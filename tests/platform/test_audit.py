@@ -6,7 +6,7 @@ import pytest
 
 from imvo.platform import audit
 from imvo.platform.tables import AuditEntry, AuditHead, Role
-from tests.helpers import grant, make_covenant, make_person, sign_in
+from tests.helpers import grant, make_covenant, make_person, sign_in, text_of
 
 
 @pytest.fixture
@@ -110,7 +110,8 @@ async def test_the_secretariat_sees_the_log_and_its_check(client, settings):
 
     page = await client.get(f"/c/{covenant.slug}/audit")
     assert page.status_code == 200
-    assert "membership.granted" in page.text
+    assert "Role granted" in page.text  # the action, in words
+    assert "Test Person (Secretariat)" in text_of(page.text)  # the account it concerns, by name
     assert "intact" in page.text
 
     await AuditEntry.update({AuditEntry.subject: "tampered"}).where(AuditEntry.seq == 1)

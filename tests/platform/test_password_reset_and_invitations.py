@@ -199,6 +199,28 @@ async def test_the_last_secretariat_role_cannot_be_removed(client, settings):
     await grant(secretariat, covenant, Role.secretariat)
     await sign_in(client, secretariat)
     membership = await Membership.objects().where(Membership.account == secretariat.account.id).first()
-    response = await post_form(client, f"/c/{covenant.slug}/people/{membership.id}/revoke")
+    response = await post_form(
+        client, f"/c/{covenant.slug}/people/{membership.id}/revoke", {"confirm": "yes"}
+    )
     assert response.status_code == 400
     assert await Membership.exists().where(Membership.id == membership.id)
+
+
+async def test_removing_a_role_asks_first_then_removes_it(client, settings):
+    secretariat = await make_person(settings, "sec@example.org", totp=True)
+    company = await make_person(settings, "co@example.org", name="Bram Visser")
+    covenant = await make_covenant()
+    await grant(secretariat, covenant, Role.secretariat)
+    await grant(company, covenant, Role.company)
+    await sign_in(client, secretariat)
+    membership = await Membership.objects().where(Membership.account == company.account.id).first()
+    url = f"/c/{covenant.slug}/people/{membership.id}/revoke"
+
+    asked = await post_form(client, url)
+    assert asked.status_code == 200
+    assert "Bram Visser" in asked.text
+    assert await Membership.exists().where(Membership.id == membership.id)
+
+    done = await post_form(client, url, {"confirm": "yes"})
+    assert done.status_code == 303
+    assert not await Membership.exists().where(Membership.id == membership.id)

@@ -157,13 +157,13 @@ async def test_roles_that_see_cases_must_set_up_two_step_sign_in_first(client, s
 
     await sign_in(client, person)
 
-    for path in ("/", "/account", f"/c/{covenant.slug}"):
+    for path in ("/", "/account", f"/c/{covenant.slug}", "/api/v1/me"):
         response = await client.get(path)
-        assert (response.status_code, response.headers.get("location")) in {
-            (302, "/account/two-factor"),
-            (303, "/account/two-factor"),
-            (307, "/account/two-factor"),
-        } or path == "/", path
+        if path.startswith("/api/"):
+            assert response.status_code == 403, path
+        else:
+            assert response.status_code in (302, 303, 307), path
+            assert response.headers["location"] == "/account/two-factor", path
     enrol_page = await client.get("/account/two-factor")
     assert enrol_page.status_code == 200
     assert "<svg" in enrol_page.text  # the QR code, drawn on the server

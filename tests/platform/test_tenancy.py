@@ -68,9 +68,11 @@ async def test_a_secretariat_cannot_act_on_a_membership_of_another_covenant(clie
     foreign = await Membership.objects().where(Membership.covenant == stone.id).first()
     await sign_in(client, secretariat)
 
-    response = await post_form(client, f"/c/{textile.slug}/people/{foreign.id}/revoke")
+    asked = await post_form(client, f"/c/{textile.slug}/people/{foreign.id}/revoke")
+    confirmed = await post_form(client, f"/c/{textile.slug}/people/{foreign.id}/revoke", {"confirm": "yes"})
 
-    assert response.status_code == 404
+    assert asked.status_code == confirmed.status_code == 404
+    assert "out@example.org" not in asked.text
     assert await Membership.exists().where(Membership.id == foreign.id)
 
 
