@@ -29,7 +29,11 @@ from imvo.platform.errors import EXCEPTION_HANDLERS
 from imvo.platform.i18n import LocaleMiddleware
 from imvo.platform.jobs import jobs_lifespan
 from imvo.platform.ratelimit import MemoryRateLimiter, RedisRateLimiter
-from imvo.platform.security import BearerAwareCSRFMiddleware, SecurityHeadersMiddleware
+from imvo.platform.security import (
+    BearerAwareCSRFMiddleware,
+    ForwardedClientMiddleware,
+    SecurityHeadersMiddleware,
+)
 from imvo.platform.sessions import RotatingSessionConfig
 from imvo.platform.settings import ROOT, Settings
 
@@ -72,6 +76,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=_routers(),
         middleware=[
+            ForwardedClientMiddleware(settings.trusted_proxies),
             SecurityHeadersMiddleware(https=settings.https),
             LocaleMiddleware(settings),
             RotatingSessionConfig(

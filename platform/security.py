@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_address, ip_network
+
 from litestar.datastructures import MutableScopeHeaders
 from litestar.middleware import ASGIMiddleware
 from litestar.middleware.csrf import CSRFMiddleware
@@ -46,6 +48,47 @@ class SecurityHeadersMiddleware(ASGIMiddleware):
             await send(message)
 
         await next_app(scope, receive, send_with_headers)
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+class ForwardedClientMiddleware(ASGIMiddleware):
+    """Behind a load balancer, the client is the one its X-Forwarded-For names, not the balancer.
+
+    Only when the direct peer is a trusted proxy (TRUSTED_PROXIES): the list is read from the right, past
+    every trusted hop, so a client cannot claim another address by sending the header itself. The scheme
+    follows X-Forwarded-Proto from a trusted peer.
+    """
+
+    def __init__(self, trusted: tuple[str, ...]) -> None:
+        self.trusted = tuple(ip_network(entry.strip(), strict=False) for entry in trusted if entry.strip())
+
+    def _is_trusted(self, host: str) -> bool:
+        try:
+            address = ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in self.trusted)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        client = scope.get("client")
+        if self.trusted and client and self._is_trusted(client[0]):
+            headers = {name: value.decode("latin-1") for name, value in scope.get("headers", ())}
+            hops = [hop.strip() for hop in headers.get(b"x-forwarded-for", "").split(",") if hop.strip()]
+            for hop in reversed(hops):
+                if not self._is_trusted(hop):
+                    if _is_address(hop):  # anything else is not from our proxy: keep the peer
+                        scope["client"] = (hop, 0)
+                    break
+            if headers.get(b"x-forwarded-proto", "").strip().lower() in {"http", "https"}:
+                scope["scheme"] = headers[b"x-forwarded-proto"].strip().lower()
+        await next_app(scope, receive, send)
 
 
 class BearerAwareCSRFMiddleware(CSRFMiddleware):

@@ -78,6 +78,7 @@ class Settings:
     login_attempts_per_15_min: int = 10
     api_requests_per_minute: int = 120
     job_poll_seconds: float = 2.0
+    trusted_proxies: tuple[str, ...] = ()  # addresses or networks whose X-Forwarded-For is believed
     debug: bool = False
 
     @classmethod
@@ -97,6 +98,9 @@ class Settings:
             mail_from=os.environ.get("MAIL_FROM", "Covenant platform <no-reply@localhost>"),
             default_locale=os.environ.get("DEFAULT_LOCALE", "en"),
             debug=_flag(os.environ.get("DEBUG")),
+            trusted_proxies=tuple(
+                p.strip() for p in os.environ.get("TRUSTED_PROXIES", "").split(",") if p.strip()
+            ),
         )
 
     def with_(self, **changes: object) -> Settings:
