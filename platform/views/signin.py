@@ -13,7 +13,7 @@ from litestar.response import Redirect, Template
 from imvo.platform import accounts, twofactor
 from imvo.platform.auth import SESSION_ACCOUNT, SESSION_EPOCH
 from imvo.platform.errors import UserError
-from imvo.platform.i18n import N_
+from imvo.platform.i18n import LANG_COOKIE, N_, available_locales
 from imvo.platform.sessions import rotate_session
 from imvo.platform.settings import Settings
 from imvo.platform.tables import Account, Covenant
@@ -37,7 +37,12 @@ async def _allowed(request: AnyRequest, key: str, limit: int) -> bool:
 async def _finish_sign_in(request: AnyRequest, account: Account, next_path: str) -> Redirect:
     await Account.update({Account.last_sign_in_at: datetime.now(UTC)}).where(Account.id == account.id)
     rotate_session(request, {SESSION_ACCOUNT: account.id, SESSION_EPOCH: account.session_epoch})
-    return see_other(safe_next(next_path))
+    response = see_other(safe_next(next_path))
+    # On a new device the pages take the account's language, unless this browser already chose one.
+    if LANG_COOKIE not in request.cookies and account.locale in available_locales():
+        settings = _settings(request)
+        response.set_cookie(LANG_COOKIE, account.locale, max_age=365 * 86400, samesite="lax", secure=settings.https)
+    return response
 
 
 class SignInController(Controller):

@@ -244,3 +244,15 @@ async def test_people_choose_the_language_of_their_pages_and_mails(client, setti
     assert account.locale == "nl"
     bad = await post_form(client, "/account/profile", {"name": "Ana", "locale": "xx"})
     assert bad.status_code == 400
+
+
+async def test_on_a_new_device_pages_take_the_accounts_language(client, other_client, settings):
+    person = await make_person(settings, "ana@example.org")
+    await Account.update({Account.locale: "nl"}).where(Account.id == person.account.id)
+    await sign_in(client, person)
+    assert 'lang="nl"' in (await client.get("/account")).text
+
+    # A browser that already chose a language keeps it.
+    await other_client.get("/sign-in?lang=en")
+    await sign_in(other_client, person)
+    assert 'lang="en"' in (await other_client.get("/account")).text
