@@ -40,8 +40,10 @@ class DemoPerson:
 
 
 COVENANTS = (
-    DemoCovenant("textile", "Garments and textile", "Garments and textile", ("nl", "en")),
-    DemoCovenant("natural-stone", "Natural stone", "Natural stone", ("nl", "en")),
+    DemoCovenant(
+        "textile", "Agreement on Sustainable Garments and Textile", "Garments and textile", ("nl", "en")
+    ),
+    DemoCovenant("natural-stone", "Natural Stone Covenant", "Natural stone", ("nl", "en")),
 )
 
 PEOPLE = (

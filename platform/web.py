@@ -83,13 +83,13 @@ def covenant_nav(tenant: TenantContext) -> list[NavItem]:
     return items
 
 
-ROLE_LABELS = {
-    Role.secretariat: N_("Secretariat"),
+ROLE_LABELS = {  # in the order forms offer them: the least powerful first
     Role.company: N_("Member company"),
     Role.party: N_("Covenant party"),
+    Role.translator: N_("Translator"),
     Role.handler: N_("Grievance handler"),
     Role.custodian: N_("Identity custodian"),
-    Role.translator: N_("Translator"),
+    Role.secretariat: N_("Secretariat"),
 }
 
 

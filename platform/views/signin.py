@@ -41,7 +41,9 @@ async def _finish_sign_in(request: AnyRequest, account: Account, next_path: str)
     # On a new device the pages take the account's language, unless this browser already chose one.
     if LANG_COOKIE not in request.cookies and account.locale in available_locales():
         settings = _settings(request)
-        response.set_cookie(LANG_COOKIE, account.locale, max_age=365 * 86400, samesite="lax", secure=settings.https)
+        response.set_cookie(
+            LANG_COOKIE, account.locale, max_age=365 * 86400, samesite="lax", secure=settings.https
+        )
     return response
 
 

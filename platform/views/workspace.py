@@ -16,7 +16,7 @@ from imvo.platform.errors import UserError
 from imvo.platform.i18n import available_locales
 from imvo.platform.tables import Covenant, Membership, Role
 from imvo.platform.tenancy import Tenant, TenantContext, provide_tenant, requires_membership, requires_role
-from imvo.platform.web import AnyRequest, current_user, form_data, locale_of, page, see_other
+from imvo.platform.web import ROLE_LABELS, AnyRequest, current_user, form_data, locale_of, page, see_other
 
 
 @get("/", include_in_schema=False)
@@ -71,7 +71,7 @@ class CovenantController(Controller):
             tenant=tenant,
             memberships=memberships,
             invitations=invitations,
-            roles=list(Role),
+            roles=ROLE_LABELS,  # in this order: the least powerful role is the default
             locales=available_locales(),
             **context,
         )
