@@ -19,14 +19,19 @@ class MemoryRateLimiter:
     """For a single process (the embedded default)."""
 
     def __init__(self) -> None:
-        self._counts: dict[str, int] = {}
+        self._counts: dict[str, tuple[float, int]] = {}  # window key -> (window end, attempts)
+        self._prune_at = 10_000
 
     async def hit(self, key: str, limit: int, window_seconds: int) -> bool:
-        window_key = f"{key}:{int(time.time() // window_seconds)}"
-        if len(self._counts) > 100_000:  # old windows are never read again; keep memory bounded
-            self._counts.clear()
-        self._counts[window_key] = self._counts.get(window_key, 0) + 1
-        return self._counts[window_key] <= limit
+        now = time.time()
+        window = int(now // window_seconds)
+        window_key = f"{key}:{window}"
+        if len(self._counts) > self._prune_at:  # forget finished windows only: flooding cannot reset a limit
+            self._counts = {k: v for k, v in self._counts.items() if v[0] > now}
+            self._prune_at = max(10_000, 2 * len(self._counts))
+        _, count = self._counts.get(window_key, (0.0, 0))
+        self._counts[window_key] = ((window + 1) * window_seconds, count + 1)
+        return count + 1 <= limit
 
     async def clear(self, key: str, window_seconds: int) -> None:
         self._counts.pop(f"{key}:{int(time.time() // window_seconds)}", None)
