@@ -12,8 +12,6 @@ class RateLimiter(Protocol):
     async def hit(self, key: str, limit: int, window_seconds: int) -> bool:
         """Count one attempt; False when `limit` attempts were already made in this window."""
 
-    async def clear(self, key: str, window_seconds: int) -> None: ...
-
 
 class MemoryRateLimiter:
     """For a single process (the embedded default)."""
@@ -33,9 +31,6 @@ class MemoryRateLimiter:
         self._counts[window_key] = ((window + 1) * window_seconds, count + 1)
         return count + 1 <= limit
 
-    async def clear(self, key: str, window_seconds: int) -> None:
-        self._counts.pop(f"{key}:{int(time.time() // window_seconds)}", None)
-
 
 class RedisRateLimiter:
     def __init__(self, redis: Redis) -> None:
@@ -48,6 +43,3 @@ class RedisRateLimiter:
             pipe.expire(window_key, window_seconds + 1)
             count, _ = await pipe.execute()
         return int(count) <= limit
-
-    async def clear(self, key: str, window_seconds: int) -> None:
-        await self._redis.delete(f"imvo:rate:{key}:{int(time.time() // window_seconds)}")
