@@ -20,19 +20,26 @@ class CovenantSummary:
     roles: list[str] = field(default_factory=list)
 
 
+_COVENANTS_OF = """
+    SELECT m.role, c.slug, c.name, c.sector, c.languages
+    FROM membership m JOIN covenant c ON c.id = m.covenant
+    WHERE m.account = {} %s
+    ORDER BY c.name, c.slug, m.role
+"""
+
+
 async def covenants_of(account_id: int, only_covenant_id: int | None = None) -> list[CovenantSummary]:
-    """The covenants an account holds a role in, by name, with its roles (a token sees only its own)."""
-    query = Membership.select(
-        Membership.role,
-        Membership.covenant.slug.as_alias("slug"),
-        Membership.covenant.name.as_alias("name"),
-        Membership.covenant.sector.as_alias("sector"),
-        Membership.covenant.languages.as_alias("languages"),
-    ).where(Membership.account == account_id)
-    if only_covenant_id is not None:
-        query = query.where(Membership.covenant == only_covenant_id)
+    """The covenants an account holds a role in, by name, with its roles (a token sees only its own).
+
+    Plain SQL: the start page and /api/v1/me run it on every visit, and Piccolo's joins cost more to build
+    than to run (bench/requests.py).
+    """
+    if only_covenant_id is None:
+        rows = await Membership.raw(_COVENANTS_OF % "", account_id)
+    else:
+        rows = await Membership.raw(_COVENANTS_OF % "AND c.id = {}", account_id, only_covenant_id)
     found: dict[str, CovenantSummary] = {}
-    for row in await query.order_by(Membership.covenant.name).order_by(Membership.role):
+    for row in rows:
         summary = found.setdefault(
             row["slug"],
             CovenantSummary(row["slug"], row["name"], row["sector"], list(row["languages"] or [])),
