@@ -12,6 +12,7 @@ from litestar.response import Redirect, Template
 
 from imvo.platform import accounts, twofactor
 from imvo.platform.auth import SESSION_ACCOUNT, SESSION_EPOCH
+from imvo.platform.crypto import token_hash
 from imvo.platform.errors import UserError
 from imvo.platform.i18n import LANG_COOKIE, N_, available_locales
 from imvo.platform.sessions import rotate_session
@@ -31,7 +32,8 @@ def _settings(request: AnyRequest) -> Settings:
 
 
 async def _allowed(request: AnyRequest, key: str, limit: int) -> bool:
-    return await request.app.state.rate_limiter.hit(key, limit, WINDOW)
+    # Hashed: the counters (in Redis, say) never hold an address, e-mail or IP.
+    return await request.app.state.rate_limiter.hit(token_hash(key), limit, WINDOW)
 
 
 async def _finish_sign_in(request: AnyRequest, account: Account, next_path: str) -> Redirect:

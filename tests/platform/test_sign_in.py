@@ -256,3 +256,17 @@ async def test_on_a_new_device_pages_take_the_accounts_language(client, other_cl
     await other_client.get("/sign-in?lang=en")
     await sign_in(other_client, person)
     assert 'lang="en"' in (await other_client.get("/account")).text
+
+
+@pytest.mark.redis
+async def test_rate_limit_counters_in_redis_hold_no_address(client, settings):
+    from redis.asyncio import Redis
+
+    await post_form(client, "/sign-in", {"email": "ana@example.org", "password": "wrong password!"})
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        keys = [key.decode() async for key in redis.scan_iter("imvo:rate:*")]
+    finally:
+        await redis.aclose()
+    assert keys
+    assert not [key for key in keys if "ana" in key or "example" in key or "127.0.0.1" in key]
