@@ -53,13 +53,13 @@ document.addEventListener("securitypolicyviolation", (event) =>
 """
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
-def _stop(server: subprocess.Popen[bytes]) -> None:
+def stop_server(server: subprocess.Popen[bytes]) -> None:
     """Stop granian and its worker: they share the process group the server was started in."""
     if server.poll() is not None:
         return
@@ -71,7 +71,7 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
         server.wait()
 
 
-def _wait_until_healthy(server: subprocess.Popen[bytes], url: str, log: Path) -> None:
+def wait_until_healthy(server: subprocess.Popen[bytes], url: str, log: Path) -> None:
     deadline = time.monotonic() + SERVER_START_SECONDS
     with httpx.Client(timeout=2) as http:
         while time.monotonic() < deadline:
@@ -83,7 +83,7 @@ def _wait_until_healthy(server: subprocess.Popen[bytes], url: str, log: Path) ->
             except httpx.TransportError:
                 pass  # not listening yet
             time.sleep(0.1)
-    _stop(server)
+    stop_server(server)
     raise RuntimeError(f"the server at {url} did not become healthy:\n{log.read_text()[-4000:]}")
 
 
@@ -93,7 +93,7 @@ def live_server(settings: Settings, tmp_path: Path) -> Iterator[str]:
 
     The server gets the test settings' secret key, because the TOTP seeds the test enrols are sealed with it.
     """
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "SECRET_KEY": settings.secret_key, "BASE_URL": url}
     log = tmp_path / "server.log"
@@ -108,10 +108,10 @@ def live_server(settings: Settings, tmp_path: Path) -> Iterator[str]:
             command, env=env, cwd=tmp_path, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
-        _wait_until_healthy(server, url, log)
+        wait_until_healthy(server, url, log)
         yield url
     finally:
-        _stop(server)
+        stop_server(server)
 
 
 @pytest.fixture(scope="module")
