@@ -13,7 +13,7 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from imvo.platform.auth import TotpEnrolmentRequired
-from imvo.platform.i18n import LANG_COOKIE, N_, available_locales, choose_locale, gettext
+from imvo.platform.i18n import N_, gettext, locale_of_connection
 from imvo.platform.security import security_headers
 
 
@@ -58,13 +58,7 @@ def wants_json(request: Request[Any, Any, Any]) -> bool:
 def _locale(request: Request[Any, Any, Any]) -> str:
     # Unmatched routes (an unknown URL, /favicon.ico) skip the locale middleware; the page needs one anyway.
     if not getattr(request.state, "locale", None):
-        request.state.locale = choose_locale(
-            request.query_params.get("lang"),
-            request.cookies.get(LANG_COOKIE),
-            request.headers.get("accept-language"),
-            available_locales(),
-            request.app.state.settings.default_locale,
-        )
+        request.state.locale = locale_of_connection(request, request.app.state.settings.default_locale)
     return request.state.locale
 
 

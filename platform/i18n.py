@@ -116,6 +116,22 @@ def locale_info(locale: str) -> tuple[str, str, str]:
     return locale.replace("_", "-"), parsed.text_direction, name[:1].upper() + name[1:]
 
 
+def language_cookie(locale: str, secure: bool) -> Cookie:
+    """Keeps a language choice for a year."""
+    return Cookie(key=LANG_COOKIE, value=locale, max_age=365 * 86400, samesite="lax", secure=secure)
+
+
+def locale_of_connection(connection: ASGIConnection[Any, Any, Any, Any], default: str) -> str:
+    """The locale a request asks for: ?lang=, then the cookie, then Accept-Language, then `default`."""
+    return choose_locale(
+        connection.query_params.get("lang"),
+        connection.cookies.get(LANG_COOKIE),
+        connection.headers.get("accept-language"),
+        available_locales(),
+        default,
+    )
+
+
 class LocaleMiddleware(ASGIMiddleware):
     """Sets `request.state.locale` before guards and handlers run, so error pages speak it too; a `?lang=`
     choice is kept in a cookie for the pages that follow."""
@@ -126,20 +142,12 @@ class LocaleMiddleware(ASGIMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope)
         chosen = connection.query_params.get("lang")
-        locale = choose_locale(
-            chosen,
-            connection.cookies.get(LANG_COOKIE),
-            connection.headers.get("accept-language"),
-            available_locales(),
-            self.settings.default_locale,
-        )
+        locale = locale_of_connection(connection, self.settings.default_locale)
         scope.setdefault("state", {})["locale"] = locale
         if not chosen or chosen.replace("-", "_") != locale:
             await next_app(scope, receive, send)
             return
-        cookie = Cookie(
-            key=LANG_COOKIE, value=locale, max_age=365 * 86400, samesite="lax", secure=self.settings.https
-        ).to_header(header="")
+        cookie = language_cookie(locale, self.settings.https).to_header(header="")
 
         async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -14,7 +14,7 @@ from imvo.platform import accounts, twofactor
 from imvo.platform.auth import SESSION_ACCOUNT, SESSION_EPOCH
 from imvo.platform.crypto import token_hash
 from imvo.platform.errors import UserError
-from imvo.platform.i18n import LANG_COOKIE, N_, available_locales
+from imvo.platform.i18n import LANG_COOKIE, N_, available_locales, language_cookie
 from imvo.platform.sessions import rotate_session
 from imvo.platform.settings import Settings
 from imvo.platform.tables import Account, Covenant
@@ -42,10 +42,7 @@ async def _finish_sign_in(request: AnyRequest, account: Account, next_path: str)
     response = see_other(safe_next(next_path))
     # On a new device the pages take the account's language, unless this browser already chose one.
     if LANG_COOKIE not in request.cookies and account.locale in available_locales():
-        settings = _settings(request)
-        response.set_cookie(
-            LANG_COOKIE, account.locale, max_age=365 * 86400, samesite="lax", secure=settings.https
-        )
+        response.set_cookie(language_cookie(account.locale, _settings(request).https))
     return response
 
 
