@@ -255,6 +255,30 @@ async def invite(
     return invitation
 
 
+async def withdraw_invitation(tenant: TenantContext, invitation_id: int) -> None:
+    """Take back an invitation not yet accepted: its link stops working and an unsent mail is not sent."""
+    async with write_txn():
+        invitation = (
+            await Invitation.objects()
+            .where(
+                (Invitation.id == invitation_id)
+                & (Invitation.covenant == tenant.covenant_id)
+                & Invitation.accepted_at.is_null()
+            )
+            .first()
+        )
+        if invitation is None:
+            raise UserError(N_("This invitation no longer exists or was already accepted."), status=404)
+        await Invitation.delete().where(Invitation.id == invitation.id)
+        await audit.record(
+            "invitation.withdrawn",
+            covenant_id=tenant.covenant_id,
+            actor=tenant.account_id,
+            subject=f"invitation:{invitation.id}",
+            details={"role": invitation.role},
+        )
+
+
 def invitation_link(settings: Settings, invitation: Invitation) -> str:
     return _link(settings, "invitations", "invitation", invitation)
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from litestar import Controller, get, post
+from litestar import Controller, delete, get, post
 from litestar.di import Provide
-from litestar.params import FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from imvo.platform import accounts, repository
 from imvo.platform.auth import requires_sign_in
@@ -72,6 +72,21 @@ class CovenantApi(Controller):
         return InvitationOut(
             id=invitation.id, email=invitation.email, role=invitation.role, expires_at=invitation.expires_at
         )
+
+    @get("/invitations", guards=[requires_role(Role.secretariat)], summary="Invitations not yet accepted")
+    async def invitations(self, tenant: Tenant) -> list[InvitationOut]:
+        return [
+            InvitationOut(id=r["id"], email=r["email"], role=r["role"], expires_at=r["expires_at"])
+            for r in await repository.open_invitations_of(tenant)
+        ]
+
+    @delete(
+        "/invitations/{invitation_id:int}",
+        guards=[requires_role(Role.secretariat)],
+        summary="Withdraw an invitation: its link stops working",
+    )
+    async def withdraw(self, tenant: Tenant, invitation_id: FromPath[int]) -> None:
+        await accounts.withdraw_invitation(tenant, invitation_id)
 
     @get(
         "/audit",

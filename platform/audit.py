@@ -29,6 +29,7 @@ ACTION_LABELS = {
     "account.recovery_code_used": N_("Recovery code used to sign in"),
     "covenant.created": N_("Covenant created"),
     "invitation.sent": N_("Invitation sent"),
+    "invitation.withdrawn": N_("Invitation withdrawn"),
     "membership.granted": N_("Role granted"),
     "membership.revoked": N_("Role removed"),
     "api_token.created": N_("API token created"),

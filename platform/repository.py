@@ -4,6 +4,7 @@ filter by it, so no caller can forget the tenant."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from imvo.platform import audit
@@ -76,11 +77,16 @@ async def role_holder(tenant: TenantContext, membership_id: int) -> dict[str, An
 
 
 async def open_invitations_of(tenant: TenantContext) -> list[dict[str, Any]]:
+    """Invitations that can still be accepted, newest first."""
     return (
         await Invitation.select(
-            Invitation.email, Invitation.role, Invitation.expires_at, Invitation.created_at
+            Invitation.id, Invitation.email, Invitation.role, Invitation.expires_at, Invitation.created_at
         )
-        .where((Invitation.covenant == tenant.covenant_id) & Invitation.accepted_at.is_null())
+        .where(
+            (Invitation.covenant == tenant.covenant_id)
+            & Invitation.accepted_at.is_null()
+            & (Invitation.expires_at > datetime.now(UTC))
+        )
         .order_by(Invitation.created_at, ascending=False)
     )
 

@@ -112,6 +112,16 @@ class CovenantController(Controller):
             return await self._people(tenant, error.status, errors={"_form": error.text(locale_of(request))})
         return see_other(f"/c/{tenant.slug}/people")
 
+    @post("/invitations/{invitation_id:int}/withdraw", guards=[requires_role(Role.secretariat)])
+    async def withdraw(
+        self, request: AnyRequest, tenant: Tenant, invitation_id: FromPath[int]
+    ) -> Template | Redirect:
+        try:
+            await accounts.withdraw_invitation(tenant, invitation_id)
+        except UserError as error:
+            return await self._people(tenant, error.status, errors={"_form": error.text(locale_of(request))})
+        return see_other(f"/c/{tenant.slug}/people")
+
     @get("/audit", guards=[requires_role(Role.secretariat)])
     async def audit_log(self, tenant: Tenant) -> Template:
         log = await repository.audit_log_of(tenant)

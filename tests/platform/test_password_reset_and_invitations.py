@@ -224,3 +224,63 @@ async def test_removing_a_role_asks_first_then_removes_it(client, settings):
     done = await post_form(client, url, {"confirm": "yes"})
     assert done.status_code == 303
     assert not await Membership.exists().where(Membership.id == membership.id)
+
+
+async def test_a_withdrawn_invitation_link_stops_working(client, other_client, settings):
+    secretariat = await make_person(settings, "sec@example.org", totp=True)
+    covenant = await make_covenant()
+    await grant(secretariat, covenant, Role.secretariat)
+    tenant = await tenant_for(secretariat.account.id, covenant.slug)
+    invitation = await accounts.invite(
+        settings, tenant, email="wrong@example.org", role="company", locale="en"
+    )
+    link = f"/invitations/{accounts.link_token(settings, 'invitation', invitation.id, invitation.salt)}"
+    await sign_in(client, secretariat)
+    assert "wrong@example.org" in (await client.get(f"/c/{covenant.slug}/people")).text
+
+    response = await post_form(client, f"/c/{covenant.slug}/invitations/{invitation.id}/withdraw")
+
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/c/{covenant.slug}/people"
+    assert await Invitation.count() == 0
+    assert (await other_client.get(link)).status_code == 400
+    assert "Invitation withdrawn" in (await client.get(f"/c/{covenant.slug}/audit")).text
+    again = await post_form(client, f"/c/{covenant.slug}/invitations/{invitation.id}/withdraw")
+    assert again.status_code == 404
+
+
+async def test_invitations_through_the_api(client, settings):
+    from imvo.platform import tokens
+
+    secretariat = await make_person(settings, "sec@example.org", totp=True)
+    covenant = await make_covenant()
+    other = await make_covenant("natural-stone")
+    await grant(secretariat, covenant, Role.secretariat)
+    await grant(secretariat, other, Role.secretariat)
+    _, secret = await tokens.create_token(secretariat.account.id, covenant.slug, "ci", 30)
+    headers = {"authorization": f"Bearer {secret}"}
+    foreign = await accounts.invite(
+        settings,
+        await tenant_for(secretariat.account.id, other.slug),
+        email="x@example.org",
+        role="party",
+        locale="en",
+    )
+
+    made = await client.post(
+        f"/api/v1/covenants/{covenant.slug}/invitations",
+        json={"email": "u@example.org", "role": "party"},
+        headers=headers,
+    )
+    listed = await client.get(f"/api/v1/covenants/{covenant.slug}/invitations", headers=headers)
+    assert [i["email"] for i in listed.json()] == ["u@example.org"]
+
+    # An invitation of another covenant is not found, even for a secretariat of both, with this token.
+    assert (
+        await client.delete(f"/api/v1/covenants/{covenant.slug}/invitations/{foreign.id}", headers=headers)
+    ).status_code == 404
+    withdrawn = await client.delete(
+        f"/api/v1/covenants/{covenant.slug}/invitations/{made.json()['id']}", headers=headers
+    )
+    assert withdrawn.status_code == 204
+    assert await Invitation.count() == 1  # the other covenant's
