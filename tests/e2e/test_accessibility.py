@@ -23,6 +23,13 @@ pytestmark = [
 WCAG_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
 
 
+async def sign_in_with_password(page: Page, email: str) -> None:
+    await page.goto("/sign-in")
+    await page.get_by_label("E-mail address").fill(email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+
+
 async def violations(page: Page) -> list[str]:
     results = await Axe().run(page, options=WCAG_AA)
     return [
@@ -54,10 +61,7 @@ async def test_workspace_pages_have_no_accessibility_violations(
     covenant = await make_covenant()
     await grant(person, covenant, Role.secretariat)
     page = (await open_tab()).page
-    await page.goto("/sign-in")
-    await page.get_by_label("E-mail address").fill(person.email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
+    await sign_in_with_password(page, person.email)
     await page.get_by_label("Code from your authenticator app").fill(totp_code(person.totp_seed, 1))
     await page.get_by_role("button", name="Continue").click()
     await expect(page).to_have_url(re.compile(r"/$"))
@@ -86,9 +90,6 @@ async def test_two_step_enrolment_page_has_no_accessibility_violations(
     covenant = await make_covenant()
     await grant(person, covenant, Role.handler)
     page = (await open_tab()).page
-    await page.goto("/sign-in")
-    await page.get_by_label("E-mail address").fill(person.email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
+    await sign_in_with_password(page, person.email)
     await expect(page).to_have_url(re.compile(r"/account/two-factor$"))
     assert await violations(page) == []
