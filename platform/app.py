@@ -45,6 +45,12 @@ TEMPLATE_DIRS = [
 STATIC_DIR = ROOT / "platform" / "static"
 
 
+def cookie_name(name: str, https: bool) -> str:
+    """Over https the `__Host-` prefix: the browser then refuses the cookie unless it is Secure, for this
+    host only and for every path, so a sibling subdomain cannot plant or overwrite it."""
+    return f"__Host-{name}" if https else name
+
+
 def _routers() -> list[Any]:
     from imvo.platform import api, views
 
@@ -80,7 +86,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             SecurityHeadersMiddleware(https=settings.https),
             LocaleMiddleware(settings),
             RotatingSessionConfig(
-                key="imvo_session",
+                key=cookie_name("imvo_session", settings.https),
                 store="sessions",
                 max_age=settings.session_hours * 3600,
                 secure=settings.https,
@@ -93,8 +99,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 BearerAwareCSRFMiddleware,
                 config=CSRFConfig(
                     secret=settings.secret_key,
-                    cookie_name="imvo_csrf",
+                    cookie_name=cookie_name("imvo_csrf", settings.https),
                     cookie_secure=settings.https,
+                    cookie_httponly=True,  # pages carry the token in their forms; no script reads it
                     cookie_samesite="lax",
                     header_name="x-csrftoken",
                 ),

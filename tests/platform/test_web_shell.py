@@ -116,3 +116,19 @@ async def test_out_of_range_numbers_and_nul_characters_are_bad_input(client, set
     )
     assert nul_name.status_code == 303
     assert "A\x00na" not in (await client.get("/account")).text
+
+
+async def test_over_https_cookies_are_host_only_secure_and_hidden_from_scripts(settings):
+    import httpx as _httpx
+
+    from imvo.platform.app import create_app
+
+    app = create_app(settings.with_(base_url="https://covenants.example.org"))
+    async with _httpx.AsyncClient(
+        transport=_httpx.ASGITransport(app=app), base_url="https://testserver"
+    ) as c:
+        response = await c.get("/sign-in")
+    cookies = response.headers.get_list("set-cookie")
+    csrf = next(cookie for cookie in cookies if cookie.startswith("__Host-imvo_csrf="))
+    assert "Secure" in csrf and "HttpOnly" in csrf and "Path=/" in csrf and "Domain" not in csrf
+    assert response.headers["strict-transport-security"].startswith("max-age=")
