@@ -28,6 +28,7 @@ ACTION_LABELS = {
     "account.recovery_codes_renewed": N_("New recovery codes made"),
     "account.recovery_code_used": N_("Recovery code used to sign in"),
     "covenant.created": N_("Covenant created"),
+    "covenant.updated": N_("Covenant details changed"),
     "invitation.sent": N_("Invitation sent"),
     "invitation.withdrawn": N_("Invitation withdrawn"),
     "membership.granted": N_("Role granted"),

@@ -79,7 +79,11 @@ def covenant_nav(tenant: TenantContext) -> list[NavItem]:
     base = f"/c/{tenant.slug}"
     items = [NavItem(base, N_("Overview"))]
     if tenant.has(Role.secretariat):
-        items += [NavItem(f"{base}/people", N_("People")), NavItem(f"{base}/audit", N_("Audit log"))]
+        items += [
+            NavItem(f"{base}/people", N_("People")),
+            NavItem(f"{base}/settings", N_("Settings")),
+            NavItem(f"{base}/audit", N_("Audit log")),
+        ]
     return items
 
 

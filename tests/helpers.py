@@ -6,6 +6,7 @@ import base64
 import re
 import time
 from dataclasses import dataclass
+from html import unescape
 
 import httpx
 from cryptography.hazmat.primitives.hashes import SHA1
@@ -88,4 +89,4 @@ async def sign_in(client: httpx.AsyncClient, person: Person, *, steps_ahead: int
 
 def text_of(html: str) -> str:
     """The visible text of a page, for assertions that should not depend on markup."""
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
+    return unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip())

@@ -122,6 +122,30 @@ class CovenantController(Controller):
             return await self._people(tenant, error.status, errors={"_form": error.text(locale_of(request))})
         return see_other(f"/c/{tenant.slug}/people")
 
+    @get("/settings", guards=[requires_role(Role.secretariat)])
+    async def settings_form(self, tenant: Tenant) -> Template:
+        return page("covenant/settings.html", tenant=tenant, locales=available_locales())
+
+    @post("/settings", guards=[requires_role(Role.secretariat)])
+    async def save_settings(self, request: AnyRequest, tenant: Tenant) -> Template | Redirect:
+        data = await form_data(request)
+        languages = [v for v in (await request.form()).getall("languages", []) if isinstance(v, str)]
+        try:
+            await operator.update_covenant(
+                tenant, name=data.get("name", ""), sector=data.get("sector", ""), languages=languages
+            )
+        except UserError as error:
+            errors = {error.field or "_form": error.text(locale_of(request))}
+            return page(
+                "covenant/settings.html",
+                status_code=error.status,
+                tenant=tenant,
+                locales=available_locales(),
+                errors=errors,
+                form={**data, "languages": languages},
+            )
+        return see_other(f"/c/{tenant.slug}/settings?saved=1")
+
     @get("/audit", guards=[requires_role(Role.secretariat)])
     async def audit_log(self, tenant: Tenant) -> Template:
         log = await repository.audit_log_of(tenant)
