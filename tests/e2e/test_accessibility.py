@@ -72,6 +72,7 @@ async def test_workspace_pages_have_no_accessibility_violations(
         "/",
         base,
         f"{base}/people",
+        f"{base}/settings",
         f"{base}/audit",
         "/account",
         "/account/tokens",
