@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from litestar import Controller, delete, get, post
+from litestar import Controller, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from imvo.platform import accounts, repository
+from imvo.platform import accounts, operator, repository
 from imvo.platform.auth import requires_sign_in
 from imvo.platform.schemas import (
     AuditEntryOut,
     AuditOut,
+    CovenantChange,
     CovenantOut,
     InvitationIn,
     InvitationOut,
@@ -49,6 +50,17 @@ class CovenantApi(Controller):
             name=tenant.name,
             sector=tenant.sector,
             languages=list(tenant.languages),
+            your_roles=sorted(r.value for r in tenant.roles),
+        )
+
+    @patch("/", guards=[requires_role(Role.secretariat)], summary="Change name, sector and languages")
+    async def change(self, tenant: Tenant, data: JSONBody[CovenantChange]) -> CovenantOut:
+        await operator.update_covenant(tenant, name=data.name, sector=data.sector, languages=data.languages)
+        return CovenantOut(
+            slug=tenant.slug,
+            name=data.name.strip(),
+            sector=data.sector.strip(),
+            languages=sorted(set(data.languages)),
             your_roles=sorted(r.value for r in tenant.roles),
         )
 

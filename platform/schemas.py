@@ -28,6 +28,12 @@ class CovenantOut(msgspec.Struct):
     your_roles: list[str]
 
 
+class CovenantChange(msgspec.Struct):
+    name: str
+    sector: str
+    languages: list[str]
+
+
 class PersonOut(msgspec.Struct):
     membership_id: int
     name: str

@@ -68,3 +68,30 @@ async def test_other_roles_cannot_change_the_covenant(client, covenant):
     )
     assert response.status_code == 403
     assert (await Covenant.objects().where(Covenant.id == covenant.id).first()).name == covenant.name
+
+
+async def test_the_secretariat_changes_the_covenant_through_the_api(client, covenant):
+    from imvo.platform import tokens
+
+    covenant, secretariat, company = covenant
+    _, secret = await tokens.create_token(secretariat.account.id, covenant.slug, "ci", 30)
+    _, company_secret = await tokens.create_token(company.account.id, covenant.slug, "ci", 30)
+    body = {"name": "Renamed", "sector": "Garments", "languages": ["nl", "en"]}
+
+    refused = await client.patch(
+        f"/api/v1/covenants/{covenant.slug}", json=body, headers={"authorization": f"Bearer {company_secret}"}
+    )
+    bad = await client.patch(
+        f"/api/v1/covenants/{covenant.slug}",
+        json={**body, "languages": []},
+        headers={"authorization": f"Bearer {secret}"},
+    )
+    done = await client.patch(
+        f"/api/v1/covenants/{covenant.slug}", json=body, headers={"authorization": f"Bearer {secret}"}
+    )
+
+    assert refused.status_code == 403
+    assert bad.status_code == 400 and bad.json()["field"] == "languages"
+    assert done.status_code == 200
+    assert done.json()["languages"] == ["en", "nl"]
+    assert (await Covenant.objects().where(Covenant.id == covenant.id).first()).name == "Renamed"
