@@ -1,4 +1,4 @@
-"""The start page, a covenant's shell pages (overview, people, audit log), the operator's pages and /health."""
+"""The start page, a covenant's shell pages (overview, people, settings, audit log), the operator's pages, /health."""
 
 from __future__ import annotations
 
