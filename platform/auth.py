@@ -18,7 +18,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from imvo.platform.crypto import token_hash
-from imvo.platform.tables import ROLES_REQUIRING_TOTP, Account, ApiToken, Membership
+from imvo.platform.tables import ROLES_REQUIRING_TOTP, Account, ApiToken
 
 SESSION_ACCOUNT = "account_id"
 SESSION_EPOCH = "epoch"
@@ -54,25 +54,33 @@ def bearer_token(scope: Scope) -> str | None:
     return None
 
 
+# Every signed-in request runs this: one query, which also tells whether a role demands a second factor.
+_ACCOUNT_BY_ID = f"""
+    SELECT a.id, a.email, a.name, a.locale, a.is_operator, a.totp_enabled_at, a.disabled_at, a.session_epoch,
+           EXISTS (SELECT 1 FROM membership m WHERE m.account = a.id
+                   AND m.role IN ({", ".join(f"'{role.value}'" for role in sorted(ROLES_REQUIRING_TOTP))}))
+           AS holds_guarded_role
+    FROM account a
+    WHERE a.id = {{}}
+"""  # noqa: S608  (the roles are the enum's own constants, not input)
+
+
 async def _account_principal(account_id: int, epoch: int | None) -> Principal | None:
-    account = await Account.objects().where(Account.id == account_id).first()
-    if account is None or account.disabled_at is not None or account.session_epoch != epoch:
+    rows = await Account.raw(_ACCOUNT_BY_ID, account_id)
+    account = rows[0] if rows else None
+    if account is None or account["disabled_at"] is not None or account["session_epoch"] != epoch:
         return None
+    totp_enabled = account["totp_enabled_at"] is not None
     # Operators create covenants and their first secretariats: they need a second factor as well.
-    needs_enrolment = account.totp_enabled_at is None and account.is_operator
-    if account.totp_enabled_at is None and not needs_enrolment:
-        needs_enrolment = await Membership.exists().where(
-            (Membership.account == account.id)
-            & Membership.role.is_in([r.value for r in ROLES_REQUIRING_TOTP])
-        )
+    guarded = bool(account["is_operator"]) or bool(account["holds_guarded_role"])
     return Principal(
-        account_id=account.id,
-        email=account.email,
-        name=account.name,
-        locale=account.locale,
-        is_operator=account.is_operator,
-        totp_enabled=account.totp_enabled_at is not None,
-        needs_totp_enrolment=needs_enrolment,
+        account_id=account["id"],
+        email=account["email"],
+        name=account["name"],
+        locale=account["locale"],
+        is_operator=bool(account["is_operator"]),
+        totp_enabled=totp_enabled,
+        needs_totp_enrolment=guarded and not totp_enabled,
     )
 
 
